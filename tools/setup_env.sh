@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Creates .venv in the repository and installs the pinned OpenMMLab stack and
+# mmattn into it, step by step. Every step first checks whether what it would
+# install is already there, so a second run takes seconds.
+#
+# Settings (environment variables, or `make setup VAR=value`):
+#   TORCH=pinned   install torch==2.13.0 (the CPU build on a machine without CUDA)
+#   TORCH=system   keep the torch of the Python that creates the venv (a GPU node's
+#                  CUDA torch): the venv sees its site-packages and mmcv's ops are
+#                  compiled against that torch instead of replacing it
+#   PYTHON=python3 the interpreter that creates the venv
+#   VENV=.venv     where the venv goes
+#   MAX_JOBS=N     parallel compile jobs for mmcv (default: number of cores)
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${VENV:-.venv}
+[[ "$VENV" = /* ]] || VENV="$ROOT/$VENV"
+PYTHON=${PYTHON:-python3}
+TORCH=${TORCH:-pinned}
+
+TORCH_VERSION=2.13.0
+MMENGINE_VERSION=0.10.7
+MMCV_VERSION=2.1.0
+MMDET_VERSION=3.3.0
+MMSEG_VERSION=1.2.2
+# mmcv 2.1.0's build imports pkg_resources (removed in setuptools 81);
+# torch 2.13's extension builder needs setuptools >= 77.
+SETUPTOOLS_SPEC='setuptools>=77,<81'
+
+TOTAL=7
+CURRENT='start'
+trap 'echo; echo "make setup: FAILED at step: ${CURRENT} (exit $?). The error is above." >&2' ERR
+
+step() {
+    CURRENT="$2"
+    printf '\n==> [%s/%s] %s\n' "$1" "$TOTAL" "$2"
+}
+
+# The machines' pip configuration names a local index that may not exist;
+# pip then warns once per package. Drop only those lines, keep everything else.
+pip_() {
+    "$PY" -m pip "$@" 2>&1 | sed -u '/is ignored: it is neither a file nor a directory/d'
+}
+
+# Prints the installed version of a distribution, or nothing.
+installed() {
+    "$PY" - "$1" <<'PYEOF'
+import sys
+from importlib import metadata
+try:
+    print(metadata.version(sys.argv[1]))
+except metadata.PackageNotFoundError:
+    pass
+PYEOF
+}
+
+# install_pinned DIST VERSION [PIP SPEC...]: pip install unless DIST==VERSION is there.
+install_pinned() {
+    local dist=$1 version=$2
+    shift 2
+    local have
+    have=$(installed "$dist")
+    if [[ "${have%%+*}" == "$version" ]]; then
+        echo "    $dist $have already installed"
+        return 0
+    fi
+    echo "    installing $* (found: ${have:-none})"
+    pip_ install "$@"
+    have=$(installed "$dist")
+    [[ "${have%%+*}" == "$version" ]] || {
+        echo "    expected $dist $version after install, found '${have:-none}'" >&2
+        return 1
+    }
+}
+
+case "$TORCH" in
+    pinned|system) ;;
+    *) echo "make setup: TORCH must be 'pinned' or 'system', got '$TORCH'" >&2; exit 2 ;;
+esac
+
+step 1 "virtual environment in $VENV (TORCH=$TORCH)"
+MODE_FILE="$VENV/.mmattn-torch-mode"
+if [[ -x "$VENV/bin/python" ]]; then
+    if [[ -f "$MODE_FILE" && "$(cat "$MODE_FILE")" != "$TORCH" ]]; then
+        echo "    $VENV was made with TORCH=$(cat "$MODE_FILE"); remove it (make clean-venv) to switch to TORCH=$TORCH" >&2
+        false
+    fi
+    echo "    exists"
+else
+    venv_args=()
+    [[ "$TORCH" == system ]] && venv_args+=(--system-site-packages)
+    "$PYTHON" -m venv "${venv_args[@]}" "$VENV"
+fi
+echo "$TORCH" > "$MODE_FILE"
+PY="$VENV/bin/python"
+"$PY" -c 'import sys; assert sys.version_info >= (3, 8), sys.version' || {
+    echo "    mmattn needs Python >= 3.8" >&2; false; }
+
+step 2 "build tools (pip, $SETUPTOOLS_SPEC, wheel, ninja)"
+if "$PY" - <<'PYEOF'
+from importlib import metadata
+def v(name):
+    try:
+        return tuple(int(p) for p in metadata.version(name).split('.')[:2])
+    except Exception:
+        return None
+ok = (v('pip') or (0,)) >= (23, 1) and (77,) <= (v('setuptools') or (0,)) < (81,)
+ok = ok and v('wheel') is not None and v('ninja') is not None
+raise SystemExit(0 if ok else 1)
+PYEOF
+then
+    echo "    already installed"
+else
+    pip_ install --upgrade 'pip>=23.1' "$SETUPTOOLS_SPEC" wheel ninja
+fi
+
+step 3 "torch ($TORCH)"
+if [[ "$TORCH" == pinned ]]; then
+    # Pinned exactly: an open range lets pip pick a newer torch with gigabytes of CUDA packages.
+    install_pinned torch "$TORCH_VERSION" "torch==$TORCH_VERSION"
+else
+    "$PY" -c 'import torch; print("    using torch", torch.__version__, "from", torch.__file__, "| CUDA", torch.version.cuda, "| GPU visible:", torch.cuda.is_available())' || {
+        echo "    TORCH=system but $PYTHON has no importable torch" >&2; false; }
+fi
+
+step 4 "mmengine $MMENGINE_VERSION"
+install_pinned mmengine "$MMENGINE_VERSION" "mmengine==$MMENGINE_VERSION"
+
+step 5 "mmcv $MMCV_VERSION with compiled ops"
+if "$PY" -c "import mmcv, sys; from mmcv.ops import nms; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
+    echo "    mmcv $MMCV_VERSION with ops already installed"
+else
+    torch_v=$("$PY" -c 'import torch; print(torch.__version__)')
+    cat <<MSG
+    Building mmcv $MMCV_VERSION from source with its compiled ops (MMCV_WITH_OPS=1).
+    Why: mmdet $MMDET_VERSION and mmsegmentation $MMSEG_VERSION refuse mmcv >= 2.2, and
+    there is no prebuilt mmcv $MMCV_VERSION wheel for torch $torch_v.
+    This takes about 20 minutes on 2 cores. pip keeps the built wheel in its cache,
+    so later set-ups on this machine take seconds. Progress is printed every minute;
+    the full compiler log goes to $VENV/mmcv-build.log.
+MSG
+    cache_args=()
+    # A cached wheel was compiled against whichever torch built it: with a
+    # torch of the user's own, compile afresh.
+    [[ "$TORCH" == system ]] && cache_args+=(--no-cache-dir)
+    log="$VENV/mmcv-build.log"
+    start=$(date +%s)
+    (
+        MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            "$PY" -m pip install -v --no-build-isolation "${cache_args[@]}" "mmcv==$MMCV_VERSION" \
+            > "$log" 2>&1
+    ) &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        for _ in $(seq 60); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 1
+        done
+        kill -0 "$pid" 2>/dev/null || break
+        done_n=$(grep -oE '^\s*\[[0-9]+/[0-9]+\]' "$log" | tail -1 | tr -d ' []' || true)
+        printf '    ... %d min elapsed, compiled %s sources\n' \
+            $(( ($(date +%s) - start) / 60 )) "${done_n:-0/?}"
+    done
+    if ! wait "$pid"; then
+        echo "    mmcv build failed; last lines of $log:" >&2
+        tail -n 40 "$log" >&2
+        false
+    fi
+    grep -E 'Using cached|Successfully installed' "$log" | sed 's/^/    /' || true
+    "$PY" -c "import mmcv; from mmcv.ops import nms; print('    mmcv', mmcv.__version__, 'with compiled ops: OK')"
+fi
+
+step 6 "mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION (+ ftfy, regex)"
+install_pinned mmdet "$MMDET_VERSION" "mmdet==$MMDET_VERSION"
+install_pinned mmsegmentation "$MMSEG_VERSION" "mmsegmentation==$MMSEG_VERSION" ftfy regex
+
+step 7 "mmattn (editable) with its test dependencies"
+# Resolves to nothing new when everything above is in place; picks up any
+# requirement added to setup.cfg since the last run.
+pip_ install --no-build-isolation -e "$ROOT[seg,tests]" | sed "/^Requirement already satisfied/d"
+"$PY" - <<'PYEOF'
+import mmcv, mmdet, mmengine, mmseg, torch
+import mmattn
+from mmengine.registry import MODELS
+assert MODELS.get('SE') is not None
+print(f'    torch {torch.__version__} | mmengine {mmengine.__version__} | mmcv {mmcv.__version__} | '
+      f'mmdet {mmdet.__version__} | mmseg {mmseg.__version__} | mmattn {mmattn.__version__}')
+PYEOF
+CURRENT='done'
+echo
+echo "make setup: done. Activate with: source ${VENV#$ROOT/}/bin/activate"
