@@ -32,7 +32,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not integration"
 
 lint: $(STAMP)
-	@$(PY) -c "import flake8, isort" 2>/dev/null || $(PY) -m pip install -q -e ".[lint]"
+	@$(PY) -c "import flake8, isort" 2>/dev/null || $(PY) -m pip install -q flake8 isort
 	$(PY) -m flake8 mmattn tests tools configs
 	$(PY) -m isort --check-only --diff mmattn tests tools configs
 

@@ -5,8 +5,9 @@
 #
 # Settings (environment variables, or `make setup VAR=value`):
 #   TORCH=pinned   install torch==2.13.0 (the CPU build on a machine without CUDA)
-#   TORCH=system   keep the torch of the Python that creates the venv (a GPU node's
-#                  CUDA torch): the venv sees its site-packages and mmcv's ops are
+#   TORCH=system   keep the torch that PYTHON imports (a GPU node's CUDA torch, from a
+#                  conda env, a cluster module or another venv): the venv gets a .pth
+#                  file pointing at the site-packages that holds it, and mmcv's ops are
 #                  compiled against that torch instead of replacing it
 #   PYTHON=python3 the interpreter that creates the venv
 #   VENV=.venv     where the venv goes
@@ -88,9 +89,7 @@ if [[ -x "$VENV/bin/python" ]]; then
     fi
     echo "    exists"
 else
-    venv_args=()
-    [[ "$TORCH" == system ]] && venv_args+=(--system-site-packages)
-    "$PYTHON" -m venv "${venv_args[@]}" "$VENV"
+    "$PYTHON" -m venv "$VENV"
 fi
 echo "$TORCH" > "$MODE_FILE"
 PY="$VENV/bin/python"
@@ -120,8 +119,14 @@ if [[ "$TORCH" == pinned ]]; then
     # Pinned exactly: an open range lets pip pick a newer torch with gigabytes of CUDA packages.
     install_pinned torch "$TORCH_VERSION" "torch==$TORCH_VERSION"
 else
+    # The site-packages that holds PYTHON's torch joins the venv's path through a
+    # .pth file (appended after the venv's own site-packages, so the pins below win).
+    torch_site=$("$PYTHON" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))') || {
+        echo "    TORCH=system but $PYTHON cannot import torch" >&2; false; }
+    venv_site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$torch_site" > "$venv_site/mmattn-system-torch.pth"
     "$PY" -c 'import torch; print("    using torch", torch.__version__, "from", torch.__file__, "| CUDA", torch.version.cuda, "| GPU visible:", torch.cuda.is_available())' || {
-        echo "    TORCH=system but $PYTHON has no importable torch" >&2; false; }
+        echo "    torch from $torch_site does not import in $VENV (is $PYTHON the same Python version?)" >&2; false; }
 fi
 
 step 4 "mmengine $MMENGINE_VERSION"
@@ -176,9 +181,27 @@ install_pinned mmdet "$MMDET_VERSION" "mmdet==$MMDET_VERSION"
 install_pinned mmsegmentation "$MMSEG_VERSION" "mmsegmentation==$MMSEG_VERSION" ftfy regex
 
 step 7 "mmattn (editable) with its test dependencies"
-# Resolves to nothing new when everything above is in place; picks up any
-# requirement added to setup.cfg since the last run.
-pip_ install --no-build-isolation -e "$ROOT[seg,tests]" | sed "/^Requirement already satisfied/d"
+# Reinstalled only when its requirements may have changed (setup.cfg, setup.py)
+# or when the venv's mmattn is not this checkout's.
+stamp="$VENV/.mmattn-install-hash"
+want=$(cat "$ROOT/setup.cfg" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)
+here=$("$PY" -I - <<'PYEOF'
+import json
+from importlib import metadata
+try:
+    info = json.loads(metadata.distribution('mmattn').read_text('direct_url.json') or '{}')
+except metadata.PackageNotFoundError:
+    info = {}
+if info.get('dir_info', {}).get('editable'):
+    print(info['url'][len('file://'):] if info['url'].startswith('file://') else info['url'])
+PYEOF
+)
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && "$here" == "$ROOT" ]]; then
+    echo "    mmattn installed from $ROOT, requirements unchanged"
+else
+    pip_ install --no-build-isolation -e "$ROOT[seg,tests]" | sed '/^Requirement already satisfied/d'
+    echo "$want" > "$stamp"
+fi
 "$PY" - <<'PYEOF'
 import mmcv, mmdet, mmengine, mmseg, torch
 import mmattn
