@@ -1,0 +1,3 @@
+from .se import SE
+
+__all__ = ['SE']

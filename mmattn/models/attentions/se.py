@@ -1,0 +1,66 @@
+"""Squeeze-and-Excitation.
+
+Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018.
+https://arxiv.org/abs/1709.01507
+"""
+from typing import Optional, Union
+
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmattn.registry import ROOT_MODELS
+from ..utils import check_feature_map, check_positive_int
+
+
+@ROOT_MODELS.register_module()
+class SE(BaseModule):
+    """Squeeze-and-Excitation channel gate.
+
+    Squeeze: global average pooling to one value per channel. Excitation: a
+    bottleneck of two fully connected layers, ``C -> C/r -> C``, with an
+    activation between them and a sigmoid gate after them. The input is scaled
+    channel-wise by the gate. The fully connected layers are 1x1 convolutions
+    on the ``(B, C, 1, 1)`` descriptor, with biases as in the paper (its
+    28.09 M parameters for SE-ResNet-50 count them).
+
+    Args:
+        in_channels (int): Number of input channels C.
+        reduction (int): The paper's reduction ratio r: the hidden width is
+            ``C // r``. Default: 16.
+        min_channels (int): Lower bound on the hidden width, so that small C
+            still have a bottleneck of at least this many units. Default: 1.
+        bias (bool): Whether the fully connected layers have biases.
+            Default: True.
+        act_cfg (dict): Activation between the two layers. Default: ReLU.
+        gate_cfg (dict): Gate activation. Default: Sigmoid.
+        init_cfg (dict or list[dict], optional): mmengine initialization
+            config. Default: None (PyTorch's default initialization).
+    """
+
+    _abbr_ = 'se'
+
+    def __init__(self,
+                 in_channels: int,
+                 reduction: int = 16,
+                 min_channels: int = 1,
+                 bias: bool = True,
+                 act_cfg: dict = dict(type='ReLU'),
+                 gate_cfg: dict = dict(type='Sigmoid'),
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = check_positive_int('SE', 'in_channels', in_channels)
+        self.reduction = check_positive_int('SE', 'reduction', reduction)
+        min_channels = check_positive_int('SE', 'min_channels', min_channels)
+        self.hidden_channels = max(in_channels // reduction, min_channels)
+        self.fc1 = nn.Conv2d(in_channels, self.hidden_channels, 1, bias=bias)
+        self.act = build_activation_layer(act_cfg.copy())
+        self.fc2 = nn.Conv2d(self.hidden_channels, in_channels, 1, bias=bias)
+        self.gate = build_activation_layer(gate_cfg.copy())
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_feature_map('SE', x, self.in_channels)
+        s = x.mean((2, 3), keepdim=True)  # [B, C, 1, 1]
+        s = self.fc2(self.act(self.fc1(s)))  # [B, C, 1, 1]
+        return x * self.gate(s)  # [B, C, H, W]

@@ -1,0 +1,20 @@
+"""Where mmattn's modules are registered.
+
+Every module registers into mmengine's root ``MODELS`` (``ROOT_MODELS`` here),
+the ancestor of mmcv's, mmdet's, mmseg's and mmpretrain's model registries. A
+lookup that misses in a downstream registry walks up to the root, so after
+``custom_imports=dict(imports=['mmattn'])`` a bare ``type='SE'`` resolves in
+mmdet and mmseg configs, and inside mmcv's ``build_plugin_layer``.
+
+``MODELS`` is mmattn's own node in the registry tree, with scope ``mmattn`` and
+no entries of its own: it lets ``type='mmattn.SE'`` resolve (mmengine finds the
+scope among the root's children, then falls back to the root), and importing
+it is enough, because its ``locations`` import the modules on first lookup.
+"""
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import Registry
+
+MODELS = Registry(
+    'model', parent=ROOT_MODELS, scope='mmattn', locations=['mmattn.models'])
+
+__all__ = ['MODELS', 'ROOT_MODELS']
