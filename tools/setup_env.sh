@@ -31,7 +31,7 @@ SETUPTOOLS_SPEC='setuptools>=77,<81'
 
 TOTAL=7
 CURRENT='start'
-trap 'echo; echo "make setup: FAILED at step: ${CURRENT} (exit $?). The error is above." >&2' ERR
+trap 'rc=$?; echo; echo "make setup: FAILED at step: ${CURRENT} (exit $rc). The error is above." >&2' ERR
 
 step() {
     CURRENT="$2"
@@ -41,7 +41,8 @@ step() {
 # The machines' pip configuration names a local index that may not exist;
 # pip then warns once per package. Drop only those lines, keep everything else.
 pip_() {
-    "$PY" -m pip "$@" 2>&1 | sed -u '/is ignored: it is neither a file nor a directory/d'
+    "$PY" -m pip "$@" 2>&1 | sed -u -e '/is ignored: it is neither a file nor a directory/d' \
+        -e '/^Requirement already satisfied/d'
 }
 
 # Prints the installed version of a distribution, or nothing.
@@ -137,18 +138,27 @@ if "$PY" -c "import mmcv, sys; from mmcv.ops import nms; sys.exit(mmcv.__version
     echo "    mmcv $MMCV_VERSION with ops already installed"
 else
     torch_v=$("$PY" -c 'import torch; print(torch.__version__)')
-    cat <<MSG
-    Building mmcv $MMCV_VERSION from source with its compiled ops (MMCV_WITH_OPS=1).
-    Why: mmdet $MMDET_VERSION and mmsegmentation $MMSEG_VERSION refuse mmcv >= 2.2, and
-    there is no prebuilt mmcv $MMCV_VERSION wheel for torch $torch_v.
-    This takes about 20 minutes on 2 cores. pip keeps the built wheel in its cache,
-    so later set-ups on this machine take seconds. Progress is printed every minute;
-    the full compiler log goes to $VENV/mmcv-build.log.
-MSG
     cache_args=()
     # A cached wheel was compiled against whichever torch built it: with a
     # torch of the user's own, compile afresh.
     [[ "$TORCH" == system ]] && cache_args+=(--no-cache-dir)
+    py_tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+    if [[ "$TORCH" == pinned ]] && "$PY" -m pip cache list "mmcv-$MMCV_VERSION-$py_tag-*" 2>/dev/null | grep -q "mmcv-$MMCV_VERSION"; then
+        echo "    Installing mmcv $MMCV_VERSION from pip's cache: an earlier set-up on this machine compiled it."
+    else
+        cat <<MSG
+    Building mmcv $MMCV_VERSION from source with its compiled ops (MMCV_WITH_OPS=1).
+    Why: mmdet $MMDET_VERSION and mmsegmentation $MMSEG_VERSION refuse mmcv >= 2.2, and
+    there is no prebuilt mmcv $MMCV_VERSION wheel for torch $torch_v.
+    This takes about 20 minutes on 2 cores. Progress is printed every minute;
+    the full compiler log goes to $VENV/mmcv-build.log.
+MSG
+        if [[ "$TORCH" == pinned ]]; then
+            echo "    pip keeps the built wheel in its cache, so later set-ups on this machine take seconds."
+        else
+            echo "    Not cached: the wheel fits only this torch ($torch_v)."
+        fi
+    fi
     log="$VENV/mmcv-build.log"
     start=$(date +%s)
     (
@@ -172,7 +182,7 @@ MSG
         tail -n 40 "$log" >&2
         false
     fi
-    grep -E 'Using cached|Successfully installed' "$log" | sed 's/^/    /' || true
+    grep -E 'Using cached|Stored in directory|Successfully installed' "$log" | sed 's/^ */    /' || true
     "$PY" -c "import mmcv; from mmcv.ops import nms; print('    mmcv', mmcv.__version__, 'with compiled ops: OK')"
 fi
 
