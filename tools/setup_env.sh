@@ -139,9 +139,13 @@ if "$PY" -c "import mmcv, sys; from mmcv.ops import nms; sys.exit(mmcv.__version
 else
     torch_v=$("$PY" -c 'import torch; print(torch.__version__)')
     cache_args=()
-    # A cached wheel was compiled against whichever torch built it: with a
-    # torch of the user's own, compile afresh.
-    [[ "$TORCH" == system ]] && cache_args+=(--no-cache-dir)
+    cache_note="pip keeps the built wheel in its cache, so later set-ups on this machine take seconds."
+    if [[ "$TORCH" == system ]]; then
+        # A cached wheel was compiled against whichever torch built it: with a
+        # torch of the user's own, compile afresh.
+        cache_args+=(--no-cache-dir)
+        cache_note="Not cached: the wheel fits only this torch ($torch_v)."
+    fi
     py_tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     if [[ "$TORCH" == pinned ]] && "$PY" -m pip cache list "mmcv-$MMCV_VERSION-$py_tag-*" 2>/dev/null | grep -q "mmcv-$MMCV_VERSION"; then
         echo "    Installing mmcv $MMCV_VERSION from pip's cache: an earlier set-up on this machine compiled it."
@@ -150,14 +154,10 @@ else
     Building mmcv $MMCV_VERSION from source with its compiled ops (MMCV_WITH_OPS=1).
     Why: mmdet $MMDET_VERSION and mmsegmentation $MMSEG_VERSION refuse mmcv >= 2.2, and
     there is no prebuilt mmcv $MMCV_VERSION wheel for torch $torch_v.
-    This takes about 20 minutes on 2 cores. Progress is printed every minute;
+    This takes about 15 minutes on 2 cores. Progress is printed every minute;
     the full compiler log goes to $VENV/mmcv-build.log.
+    $cache_note
 MSG
-        if [[ "$TORCH" == pinned ]]; then
-            echo "    pip keeps the built wheel in its cache, so later set-ups on this machine take seconds."
-        else
-            echo "    Not cached: the wheel fits only this torch ($torch_v)."
-        fi
     fi
     log="$VENV/mmcv-build.log"
     start=$(date +%s)
@@ -209,7 +209,7 @@ PYEOF
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && "$here" == "$ROOT" ]]; then
     echo "    mmattn installed from $ROOT, requirements unchanged"
 else
-    pip_ install --no-build-isolation -e "$ROOT[seg,tests]" | sed '/^Requirement already satisfied/d'
+    pip_ install --no-build-isolation -e "$ROOT[seg,tests]"
     echo "$want" > "$stamp"
 fi
 "$PY" - <<'PYEOF'
