@@ -1,7 +1,4 @@
 """A real mmdet detector with SE plugins, from a config that inherits an mmdet base."""
-import subprocess
-import sys
-
 import pytest
 import torch
 from mmengine.config import Config
@@ -9,7 +6,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmattn import SE
-from tests.conftest import CONFIG_DIR
+from tests.conftest import CONFIG_DIR, run_fresh_python
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +104,4 @@ def test_config_builds_in_a_fresh_interpreter_through_custom_imports():
         'n_se = sum(type(m).__name__ == "SE" for m in backbone.modules())\n'
         'print("mmattn" in sys.modules, n_se)\n'
     )
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ['True', '13']
+    assert run_fresh_python(code).split() == ['True', '13']
