@@ -5,7 +5,8 @@ so configs of mmdet and mmseg can name them by type (see ``mmattn.registry``).
 """
 from .models import *  # noqa: F401,F403
 from .models import __all__ as _models_all
-from .registry import MODELS, ROOT_MODELS  # noqa: F401
+from .registry import MODELS, ROOT_MODELS, list_attention_modules  # noqa: F401
 from .version import __version__, version_info  # noqa: F401
 
-__all__ = ['__version__', 'version_info', 'MODELS', 'ROOT_MODELS'] + list(_models_all)
+__all__ = ['__version__', 'version_info', 'MODELS', 'ROOT_MODELS', 'list_attention_modules'
+           ] + list(_models_all)
