@@ -1,0 +1,1 @@
+"""Cost analysis of attention modules: what ``tools/benchmark.py`` calls."""
