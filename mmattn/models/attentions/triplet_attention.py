@@ -1,0 +1,105 @@
+"""Triplet attention.
+
+Misra et al., "Rotate to Attend: Convolutional Triplet Attention Module",
+WACV 2021. https://arxiv.org/abs/2010.03045
+"""
+from typing import Optional, Union
+
+import torch
+from mmcv.cnn import ConvModule, build_activation_layer
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmattn.registry import ROOT_MODELS
+from ..utils import check_feature_map, check_positive_int
+
+
+def _zpool(x: Tensor, dim: int) -> Tensor:
+    """Max and mean of ``x`` over ``dim``, stacked as two maps on dim 1 (max first)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        # max's index-based backward makes fewer full-size temporaries than
+        # amax's (which compares x with the result); amax is the faster forward.
+        peak = x.max(dim).values
+    else:
+        peak = x.amax(dim)
+    return torch.stack((peak, x.mean(dim)), dim=1)
+
+
+@ROOT_MODELS.register_module()
+class TripletAttention(BaseModule):
+    """Triplet attention: three Z-pool gates over the (C, W), (H, C) and (H, W) planes.
+
+    Each branch looks at the input "rotated" so that one dimension becomes the
+    channel axis, Z-pools it (max and mean over that dimension, stacked as two
+    maps, max first as in the official code), runs a ``k x k`` convolution
+    (2 -> 1, no bias) with BatchNorm and a sigmoid on the remaining plane, and
+    reweights the input. The three reweighted tensors are averaged (two when
+    ``no_spatial=True``).
+
+    The rotations are never materialised: Z-pool is a reduction of the
+    original tensor along dim 2 (C-W branch), dim 3 (H-C branch) or dim 1 (H-W
+    branch), the H-C branch convolves a transposed view of its small pooled
+    map, and each gate broadcasts back onto ``x`` as ``(B, C, 1, W)``,
+    ``(B, C, H, 1)`` or ``(B, 1, H, W)``. The output is therefore
+    ``x * (g_cw + g_hc + g_hw) / 3``, computed without copies of ``x``, and
+    equal to the official permute-based implementation.
+
+    Args:
+        in_channels (int): Number of input channels C. The module's parameters
+            do not depend on it; it is checked against the input.
+        kernel_size (int): Odd size of the square convolution of every
+            branch. Default: 7.
+        no_spatial (bool): Drop the H-W (spatial) branch and average the two
+            cross-dimension branches. Default: False.
+        norm_cfg (dict, optional): Norm after each convolution. Default:
+            BatchNorm with momentum 0.01 as in the official code; None for no
+            norm (the convolutions then get a bias).
+        gate_cfg (dict): Gate activation. Default: Sigmoid.
+        init_cfg (dict or list[dict], optional): mmengine initialization
+            config. Default: None.
+    """
+
+    _abbr_ = 'triplet'
+
+    def __init__(self,
+                 in_channels: int,
+                 kernel_size: int = 7,
+                 no_spatial: bool = False,
+                 norm_cfg: Optional[dict] = dict(type='BN', momentum=0.01),
+                 gate_cfg: dict = dict(type='Sigmoid'),
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = check_positive_int('TripletAttention', 'in_channels', in_channels)
+        self.kernel_size = check_positive_int('TripletAttention', 'kernel_size', kernel_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f'TripletAttention: kernel_size={kernel_size} must be odd, '
+                             'so that each gate keeps the size of its plane')
+        self.no_spatial = bool(no_spatial)
+
+        def branch() -> ConvModule:
+            return ConvModule(
+                2, 1, kernel_size, padding=kernel_size // 2,
+                norm_cfg=None if norm_cfg is None else norm_cfg.copy(), act_cfg=None)
+
+        self.cw = branch()
+        self.hc = branch()
+        if not self.no_spatial:
+            self.hw = branch()
+        self.gate = build_activation_layer(gate_cfg.copy())
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_feature_map('TripletAttention', x, self.in_channels)
+        scale = 1.0 / (2 if self.no_spatial else 3)
+        # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
+        z = _zpool(x, 2)  # [B, 2, C, W]
+        g_cw = self.gate(self.cw(z)).transpose(1, 2) * scale  # [B, C, 1, W]
+        # H-C branch: Z-pool over W; the official code convolves the (H, C)
+        # plane, so convolve a transposed view of the small pooled map.
+        z = _zpool(x, 3).transpose(2, 3)  # [B, 2, H, C]
+        g_hc = self.gate(self.hc(z)).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
+        gates = g_cw + g_hc  # [B, C, H, W]
+        if not self.no_spatial:
+            # H-W branch: Z-pool over C.
+            z = _zpool(x, 1)  # [B, 2, H, W]
+            gates = gates + self.gate(self.hw(z)) * scale  # [B, C, H, W]
+        return x * gates  # [B, C, H, W]
