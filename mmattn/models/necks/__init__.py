@@ -1,0 +1,4 @@
+from .asff import ASFF
+from .attention_neck import AttentionNeck
+
+__all__ = ['ASFF', 'AttentionNeck']
