@@ -63,6 +63,14 @@ def test_config_inherits_mmdet_base_and_places_se():
 def test_retinanet_with_se_trains_one_iteration_and_predicts():
     cfg = Config.fromfile(RETINANET_SE)
     model = _build_detector(cfg)
+    # mmdet's ResNet zero-initialises every last BN (zero_init_residual), so the
+    # SE inputs are exactly 0 at step 1 and get no gradient; a pretrained
+    # backbone has non-zero scales there. Without weight decay, a change of the
+    # SE weights can then only come from gradients through the gates.
+    for m in model.backbone.modules():
+        if hasattr(m, 'norm3'):
+            torch.nn.init.constant_(m.norm3.weight, 1.0)
+    cfg.optim_wrapper.optimizer.weight_decay = 0.0
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     data = _synthetic_batch()
     se_weight = model.backbone.layer4[2].se.fc1.weight
