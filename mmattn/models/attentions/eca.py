@@ -1,0 +1,83 @@
+"""Efficient Channel Attention.
+
+Wang et al., "ECA-Net: Efficient Channel Attention for Deep Convolutional
+Neural Networks", CVPR 2020. https://arxiv.org/abs/1910.03151
+"""
+import math
+import numbers
+from typing import Optional, Union
+
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmattn.registry import ROOT_MODELS
+from ..utils import check_feature_map, check_positive_int
+
+
+def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
+    """The paper's adaptive kernel size ``k = |log2(C) / gamma + b / gamma|_odd``.
+
+    ``|t|_odd`` is read as in the official code (the paper's Fig. 3):
+    ``t = int(abs((log2(C) + b) / gamma))``, then ``t`` if odd else ``t + 1``.
+    With gamma=2, b=1 this gives 3 for C=64, 5 for 256 and 512, 7 for 2048.
+    """
+    t = int(abs((math.log2(channels) + b) / gamma))
+    return t if t % 2 else t + 1
+
+
+@ROOT_MODELS.register_module()
+class ECA(BaseModule):
+    """Efficient Channel Attention: a 1D convolution across channels as the gate.
+
+    Global average pooling gives one value per channel; a 1D convolution of
+    kernel size k over this channel sequence (zero padded, no bias, as in the
+    official code) mixes each channel with its k - 1 neighbours; a sigmoid turns
+    the result into a channel gate. No dimensionality reduction, k parameters.
+
+    Args:
+        in_channels (int): Number of input channels C.
+        kernel_size (int, optional): Odd kernel size of the 1D convolution.
+            None (default) picks it from C with the paper's rule
+            ``k = |log2(C) / gamma + b / gamma|_odd`` (see
+            :func:`eca_kernel_size`).
+        gamma (float): The paper's gamma in the adaptive rule. Default: 2.
+        b (float): The paper's b in the adaptive rule. Default: 1.
+        gate_cfg (dict): Gate activation. Default: Sigmoid.
+        init_cfg (dict or list[dict], optional): mmengine initialization
+            config. Default: None (PyTorch's default initialization).
+    """
+
+    _abbr_ = 'eca'
+
+    def __init__(self,
+                 in_channels: int,
+                 kernel_size: Optional[int] = None,
+                 gamma: float = 2,
+                 b: float = 1,
+                 gate_cfg: dict = dict(type='Sigmoid'),
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = check_positive_int('ECA', 'in_channels', in_channels)
+        for name, value in (('gamma', gamma), ('b', b)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f'ECA: {name} must be a number, got {value!r}')
+        if not gamma > 0:
+            raise ValueError(f'ECA: gamma={gamma} must be > 0')
+        if kernel_size is None:
+            kernel_size = eca_kernel_size(in_channels, gamma, b)
+        kernel_size = check_positive_int('ECA', 'kernel_size', kernel_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f'ECA: kernel_size={kernel_size} must be odd, so that the '
+                             'convolution keeps one output per channel and stays centred')
+        self.kernel_size = kernel_size
+        self.conv = nn.Conv1d(
+            1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
+        self.gate = build_activation_layer(gate_cfg.copy())
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_feature_map('ECA', x, self.in_channels)
+        s = x.mean((2, 3)).unsqueeze(1)  # [B, 1, C]
+        w = self.gate(self.conv(s))  # [B, 1, C]
+        return x * w.view(x.size(0), -1, 1, 1)  # [B, C, H, W]
