@@ -12,4 +12,7 @@ from mmengine.registry import Registry
 
 BASELINES = Registry('attention baseline')
 
+# Registered on import; after BASELINES, which they import.
+from . import cot, danet, fully_attention, smt  # noqa: E402,F401
+
 __all__ = ['BASELINES']

@@ -1,0 +1,96 @@
+"""Fully Attentional block (FLA): channel attention with row and column context as queries.
+
+Song et al., "Fully Attentional Network for Semantic Segmentation", AAAI 2022.
+https://arxiv.org/abs/2112.04108
+"""
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmattn.registry import ROOT_MODELS
+from ..utils import check_feature_map, check_positive_int
+
+
+@ROOT_MODELS.register_module()
+class FullyAttention(BaseModule):
+    """Fully Attentional block: channel-channel attention per column and per row.
+
+    Row context: ``P_h = Linear_h(mean_W(x))``, one C-vector per row ``h``
+    (``[B, H, C]``); column context: ``P_w = Linear_w(mean_H(x))``
+    (``[B, W, C]``). For every column ``w`` of every sample, the C x C
+    attention ``A_w = softmax_j(X_w P_h)`` between the column's channels
+    ``X_w`` (``C x H``) and the row contexts re-weights the column's channels:
+    ``aug_h[:, :, w] = A_w X_w``; likewise for every row with the column
+    contexts (``aug_w``). Then::
+
+        out = ConvModule3x3(gamma * (aug_h + aug_w) + x)    # gamma initialised to 0
+
+    Each column/row attends with the context of its own sample; the official
+    code tiles the contexts with ``repeat(width, 1, 1)``, which pairs column
+    ``w`` of sample ``b`` with the context of sample ``(b*W + w) % B`` as soon
+    as the batch has more than one sample.
+
+    Every column (row) attention is a scaled-dot-product attention with the
+    ``C`` channels as tokens of dimension ``H`` (``W``): queries and values the
+    column's channels, keys the row contexts, no scaling. It runs through
+    :func:`torch.nn.functional.scaled_dot_product_attention`, whose fused
+    kernel never materialises the ``W`` (``H``) C x C maps and accumulates in
+    float32 for fp16/bf16 inputs.
+
+    Args:
+        in_channels (int): Number of input channels C.
+        norm_cfg (dict): Norm layer of the output 3x3 conv. Default: BN.
+        act_cfg (dict): Activation of the output 3x3 conv. Default: ReLU.
+        init_cfg (dict or list[dict], optional): mmengine initialization
+            config. Default: None. ``gamma`` is zeroed again by
+            :meth:`init_weights`.
+    """
+
+    _abbr_ = 'fla'
+
+    def __init__(self,
+                 in_channels: int,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = check_positive_int('FullyAttention', 'in_channels', in_channels)
+        self.row_proj = nn.Linear(in_channels, in_channels)
+        self.col_proj = nn.Linear(in_channels, in_channels)
+        self.gamma = nn.Parameter(torch.zeros(1))
+        self.conv = ConvModule(in_channels, in_channels, 3, padding=1,
+                               norm_cfg=norm_cfg.copy(), act_cfg=act_cfg.copy())
+        self._init_gamma()
+
+    def _init_gamma(self) -> None:
+        with torch.no_grad():
+            self.gamma.zero_()
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        self._init_gamma()
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_feature_map('FullyAttention', x, self.in_channels)
+        B, C, H, W = x.shape
+        ctx_h = self.row_proj(x.mean(3).transpose(1, 2))  # [B, H, C]: one context per row
+        ctx_w = self.col_proj(x.mean(2).transpose(1, 2))  # [B, W, C]: one per column
+        cols = x.permute(0, 3, 1, 2).contiguous()  # [B, W, C, H]: column w, C tokens of dim H
+        rows = x.permute(0, 2, 1, 3).contiguous()  # [B, H, C, W]
+        # Keys: the sample's contexts, shared by its columns (rows) as broadcast views.
+        keys_h = ctx_h.transpose(1, 2).contiguous().unsqueeze(1).expand(B, W, C, H)
+        keys_w = ctx_w.transpose(1, 2).contiguous().unsqueeze(1).expand(B, H, C, W)
+        aug_h = F.scaled_dot_product_attention(cols, keys_h.to(cols.dtype), cols, scale=1.0)
+        aug_w = F.scaled_dot_product_attention(rows, keys_w.to(rows.dtype), rows, scale=1.0)
+        aug = aug_h.permute(0, 2, 3, 1) + aug_w.permute(0, 2, 1, 3)  # [B, C, H, W]
+        out = self.conv(x + self.gamma.to(aug.dtype) * aug)
+        if out.requires_grad:
+            # ReLU's backward reads its output: hand out a copy, so that an in-place
+            # add after the plugin (mmdet's Bottleneck at after_conv3) leaves it intact.
+            out = out.clone()
+        return out
