@@ -1,5 +1,8 @@
-# RetinaNet R-50-FPN 1x on COCO with an SE gate after conv3 of every
-# bottleneck in stages 2-4 (stage 1 is frozen in the base config).
+# RetinaNet R-50-FPN 1x on COCO with SE after conv3 (the 1x1 expansion) of every
+# bottleneck in stages 2-4: the position of its paper (Squeeze-and-Excitation
+# Networks, CVPR 2018); stage 1 is frozen in the base config (frozen_stages=1), so
+# a module there would keep its random initialization. Generated from
+# mmattn/sweep/positions.py by tools/misc/gen_configs.py.
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)

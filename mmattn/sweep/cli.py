@@ -1,0 +1,138 @@
+"""``tools/sweep.py``: one base config, a list of modules -> configs, runs, one table.
+
+    python tools/sweep.py BASE_CONFIG SE CBAM ECA:after_conv2 SK:after_conv2:0011
+    python tools/sweep.py BASE_CONFIG --all-modules --launcher slurm --partition gpu --gpus 8
+    python tools/sweep.py BASE_CONFIG SE CBAM --run -- --cfg-options train_cfg.max_iters=100
+    python tools/sweep.py BASE_CONFIG SE CBAM --collect
+
+A module is ``TYPE[:POSITION[:STAGES]]``; what it leaves out comes from
+``--position``/``--stages``, then from the paper's placement
+(``mmattn/sweep/positions.py``). Derived configs go to ``OUT/configs/`` (plus a
+baseline without modules), work dirs to ``OUT/<config name>/``; the comparison
+table (also ``OUT/results.md``) reads each work dir's last evaluation.
+Arguments after ``--`` go to every ``tools/train.py`` call.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional, Sequence, TextIO
+
+from .configs import SweepEntry, derive_configs, parse_module_spec
+from .launch import LAUNCHERS, format_command, run_locally, train_command, work_dir_of
+from .positions import PAPER_PLACEMENTS, describe_stages
+from .results import comparison_table, final_metrics, pick_metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='tools/sweep.py', formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Sweep attention modules over one base config: derived configs, '
+        'training commands or local runs, one comparison table.',
+        epilog=__doc__.split('\n', 1)[1])
+    parser.add_argument('config', help='base config (a path, or e.g. '
+                        'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py)')
+    parser.add_argument('modules', nargs='*', metavar='MODULE',
+                        help='TYPE[:POSITION[:STAGES]], e.g. CBAM or SK:after_conv2:0111')
+    parser.add_argument('--all-modules', action='store_true',
+                        help='every registered 2D attention module, at its paper position')
+    parser.add_argument('--position', choices=('after_conv1', 'after_conv2', 'after_conv3'),
+                        help='position for every module that does not name one')
+    parser.add_argument('--stages', help='stages for every module that does not name them, '
+                        'one digit per stage, e.g. 0111')
+    parser.add_argument('--out-dir', help='default: work_dirs/sweep/<base config name>')
+    parser.add_argument('--no-baseline', action='store_true',
+                        help='no run without modules')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='form of the printed commands (default: plain python)')
+    parser.add_argument('--gpus', type=int, default=8, help='GPUs per run (pytorch, slurm)')
+    parser.add_argument('--gpus-per-node', type=int, help='slurm: GPUs per node')
+    parser.add_argument('--partition', help='slurm partition')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--run', action='store_true',
+                      help='train the configs here, one after another, then print the table')
+    mode.add_argument('--collect', action='store_true',
+                      help='only print the table from the work dirs of an earlier sweep')
+    parser.add_argument('--metric', nargs='+',
+                        help='metric keys for the table (default: coco/bbox_mAP, '
+                        'coco/segm_mAP, mIoU or accuracy/top1, those that were logged)')
+    return parser
+
+
+def _module_list(args) -> List[str]:
+    specs = list(args.modules)
+    if args.all_modules:
+        from mmattn.registry import list_attention_modules
+        registered = list_attention_modules()
+        ordered = [t for t in PAPER_PLACEMENTS if t in registered]
+        specs += ordered + sorted(t for t in registered if t not in PAPER_PLACEMENTS)
+    return specs
+
+
+def _placement(entry: SweepEntry) -> str:
+    if entry.module_type is None:
+        return 'none (baseline)'
+    return f'{entry.module_type} ({entry.position}, {describe_stages(entry.stages)})'
+
+
+def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
+         runner=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args: List[str] = []
+    if '--' in argv:
+        cut = argv.index('--')
+        argv, train_args = argv[:cut], argv[cut + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    specs = _module_list(args)
+    if not specs:
+        parser.error('name at least one module (or --all-modules)')
+    if args.run and args.launcher != 'none':
+        parser.error('--run trains here, one run after another: use it with --launcher none')
+    try:
+        parsed = [parse_module_spec(s, args.position, args.stages) for s in specs]
+    except ValueError as e:
+        parser.error(str(e))
+
+    base_stem = osp.splitext(osp.basename(args.config.split('::')[-1]))[0]
+    out_dir = args.out_dir or osp.join('work_dirs', 'sweep', base_stem)
+    entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
+                             baseline=not args.no_baseline)
+    tools_dir = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
+    if not osp.isfile(osp.join(tools_dir, 'train.py')):
+        tools_dir = 'tools'  # an installed mmattn: the commands assume the repository root
+
+    notes = {}
+    if args.run:
+        kwargs = {} if runner is None else dict(runner=runner)
+        codes = run_locally(entries, out_dir, train_args, tools_dir=tools_dir,
+                            log=lambda s: print(s, file=out, flush=True), **kwargs)
+        notes = {n: f'failed (exit {c})' for n, c in codes.items() if c != 0}
+    elif not args.collect:
+        print(f'# {len(entries)} configs in {osp.join(out_dir, "configs")}; '
+              f'train them with:', file=out)
+        rel_tools = osp.relpath(tools_dir) if osp.isabs(tools_dir) else tools_dir
+        for entry in entries:
+            print(format_command(train_command(
+                entry.config, work_dir_of(entry, out_dir), args.launcher, gpus=args.gpus,
+                gpus_per_node=args.gpus_per_node, partition=args.partition,
+                job_name=entry.name, train_args=train_args, tools_dir=rel_tools)), file=out)
+        collect = [a for a in argv if a not in ('--run', )] + ['--collect']
+        print('# then the comparison table: python tools/sweep.py '
+              + format_command(collect), file=out)
+        return 0
+
+    results = [(e.name, _placement(e), final_metrics(work_dir_of(e, out_dir)))
+               for e in entries]
+    metrics = pick_metrics([r[2] for r in results], args.metric)
+    table = comparison_table(results, metrics,
+                             baseline=None if args.no_baseline else entries[0].name,
+                             notes=notes)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, 'results.md'), 'w', encoding='utf-8') as f:
+        f.write(table)
+    print(table, end='', file=out)
+    return 1 if notes else 0
+
+
+__all__ = ['main', 'build_parser']

@@ -1,0 +1,357 @@
+"""Config files with attention modules: the checked-in zoo and sweep-derived configs.
+
+Both are small files on top of a ``_base_``: the base's model with
+``model.backbone.plugins`` set (and ``custom_imports`` so that mmattn's types
+resolve). The zoo under ``configs/det`` and ``configs/seg`` is written by
+``tools/misc/gen_configs.py`` from :data:`~mmattn.sweep.positions.PAPER_PLACEMENTS`;
+a test checks that the checked-in files equal :func:`zoo_files`.
+"""
+import os
+import os.path as osp
+import re
+import tempfile
+import textwrap
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from .positions import PAPER_PLACEMENTS, Placement, Stages, describe_stages, placement_of
+
+POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
+_POSITION_WORDS = {
+    'after_conv1': 'after conv1 (the 1x1 reduction)',
+    'after_conv2': 'after conv2 (the 3x3 conv)',
+    'after_conv3': 'after conv3 (the 1x1 expansion)',
+}
+CUSTOM_IMPORTS = "custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)"
+LINE_LENGTH = 100
+GENERATED_NOTE = 'Generated from mmattn/sweep/positions.py by tools/misc/gen_configs.py.'
+
+
+class ZooModel(NamedTuple):
+    """A base model of the zoo and how its files are named."""
+
+    folder: str  # under configs/
+    base: str  # the `_base_` string
+    title: str  # for the comment line
+    name: str  # file stem, with `{abbr}` where the module's short name goes
+    stage_note: Dict[Stages, str]  # why these stages, per stage choice
+
+
+_DET_NOTES = {
+    (False, True, True, True): 'stage 1 is frozen in the base config (frozen_stages=1), so a '
+                               'module there would keep its random initialization',
+    (False, False, False, True): "the paper's last, stride-32 stage",
+}
+_SEG_NOTES = {
+    (False, True, True, True): 'stage 1 is left out as in the detection configs',
+    (False, False, False, True): "the paper's last stage, here dilated at stride 8",
+}
+
+ZOO_MODELS: Tuple[ZooModel, ...] = (
+    ZooModel('det/faster_rcnn', 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+             'Faster R-CNN R-50-FPN 1x on COCO', 'faster-rcnn_r50-{abbr}_fpn_1x_coco', _DET_NOTES),
+    ZooModel('det/retinanet', 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+             'RetinaNet R-50-FPN 1x on COCO', 'retinanet_r50-{abbr}_fpn_1x_coco', _DET_NOTES),
+    ZooModel('det/mask_rcnn', 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+             'Mask R-CNN R-50-FPN 1x on COCO', 'mask-rcnn_r50-{abbr}_fpn_1x_coco', _DET_NOTES),
+    ZooModel('seg/fcn', 'mmseg::fcn/fcn_r50-d8_4xb4-80k_ade20k-512x512.py',
+             'FCN R-50-D8 80k on ADE20K 512x512', 'fcn_r50-d8-{abbr}_4xb4-80k_ade20k-512x512',
+             _SEG_NOTES),
+)
+
+ASFF_CONFIG = ('det/retinanet/retinanet_r50_fpn-asff_1x_coco.py', """\
+# RetinaNet R-50-FPN 1x on COCO with ASFF (Learning Spatial Fusion for Single-Shot
+# Object Detection, 2019) after the FPN: each of the five levels P3-P7 becomes a
+# learned, per-pixel weighted sum of all five.
+# {note}
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+
+{imports}
+
+model = dict(
+    neck=[
+        # The base config's FPN (RetinaNet P3-P7), unchanged.
+        dict(
+            type='FPN',
+            in_channels=[256, 512, 1024, 2048],
+            out_channels=256,
+            start_level=1,
+            add_extra_convs='on_input',
+            num_outs=5),
+        dict(type='ASFF', in_channels=[256] * 5, out_channels=256),
+    ])
+""".format(note=GENERATED_NOTE, imports=CUSTOM_IMPORTS))
+
+
+def to_python(obj) -> str:
+    """Config-file source for ``obj``: ``dict(a=1)`` rather than ``{'a': 1}``."""
+    if isinstance(obj, dict):
+        return 'dict(' + ', '.join(f'{k}={to_python(v)}' for k, v in obj.items()) + ')'
+    if isinstance(obj, tuple):
+        inner = ', '.join(to_python(v) for v in obj)
+        return f'({inner},)' if len(obj) == 1 else f'({inner})'
+    if isinstance(obj, list):
+        return '[' + ', '.join(to_python(v) for v in obj) + ']'
+    return repr(obj)
+
+
+def plugin(module_type: str, position: str, stages: Sequence[bool]) -> dict:
+    """One entry of a ResNet's ``plugins`` list."""
+    return dict(cfg=dict(type=module_type), stages=tuple(bool(s) for s in stages),
+                position=position)
+
+
+def render_plugins(plugins: Optional[List[dict]]) -> str:
+    """The ``model = dict(backbone=dict(plugins=...))`` block of a config."""
+    if plugins is None:
+        return 'model = dict(backbone=dict(plugins=None))\n'
+    lines = ['model = dict(', '    backbone=dict(plugins=[']
+    for p in plugins:
+        one_line = f'        {to_python(p)},'
+        if len(one_line) <= LINE_LENGTH:
+            lines.append(one_line)
+        else:
+            lines.append('        dict(')
+            items = [f'            {k}={to_python(v)}' for k, v in p.items()]
+            lines.append(',\n'.join(items) + '),')
+    lines.append('    ]))')
+    return '\n'.join(lines) + '\n'
+
+
+def render_config(base: str, comment: str, plugins: Optional[List[dict]],
+                  imports: str = CUSTOM_IMPORTS) -> str:
+    """A config file: comment, ``_base_``, ``custom_imports`` and the plugins."""
+    wrapped = textwrap.wrap(comment, width=LINE_LENGTH - 2 - 18)
+    head = ''.join(f'# {line}\n' for line in wrapped)
+    return f'{head}_base_ = {base!r}\n\n{imports}\n\n{render_plugins(plugins)}'
+
+
+def describe_placement(module_type: str, position: str, stages: Sequence[bool],
+                       block: str = 'bottleneck') -> str:
+    """``'CBAM after conv3 (the 1x1 expansion) of every bottleneck in stages 2-4'``."""
+    if block == 'bottleneck':
+        where = _POSITION_WORDS.get(position, position)
+    else:
+        where = position.replace('_', ' ')
+    return f'{module_type} {where} of every {block} in {describe_stages(stages)}'
+
+
+def zoo_files() -> Dict[str, str]:
+    """Every generated config: path relative to ``configs/`` -> file text."""
+    files = {}
+    for model in ZOO_MODELS:
+        for module_type, place in PAPER_PLACEMENTS.items():
+            where = describe_placement(module_type, place.position, place.stages)
+            comment = (f'{model.title} with {where}: the position of its paper '
+                       f'({place.paper}); {model.stage_note[place.stages]}. {GENERATED_NOTE}')
+            path = f'{model.folder}/{model.name.format(abbr=place.abbr)}.py'
+            files[path] = render_config(
+                model.base, comment, [plugin(module_type, place.position, place.stages)])
+    files[ASFF_CONFIG[0]] = ASFF_CONFIG[1]
+    return dict(sorted(files.items()))
+
+
+def write_zoo(config_dir: str) -> List[str]:
+    """Write :func:`zoo_files` under ``config_dir``; the paths whose text changed."""
+    changed = []
+    for rel, text in zoo_files().items():
+        path = osp.join(config_dir, rel)
+        if osp.isfile(path):
+            with open(path, encoding='utf-8') as f:
+                if f.read() == text:
+                    continue
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+        changed.append(rel)
+    return changed
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+class SweepEntry(NamedTuple):
+    """One run of a sweep: a derived config and what it puts where."""
+
+    name: str  # config stem, also the work dir's name
+    config: str  # path of the derived config file
+    module_type: Optional[str]  # None for the baseline
+    position: Optional[str]
+    stages: Optional[Stages]
+
+
+def parse_stages(text: Union[str, Sequence[bool]], num_stages: int = 4) -> Stages:
+    """``'0111'`` (one digit per stage) -> ``(False, True, True, True)``."""
+    if not isinstance(text, str):
+        stages = tuple(bool(s) for s in text)
+    elif len(text) == num_stages and set(text) <= {'0', '1'}:
+        stages = tuple(c == '1' for c in text)
+    else:
+        raise ValueError(f'sweep: stages={text!r} must be {num_stages} digits 0/1, one per '
+                         f'stage (e.g. "0111" for stages 2-{num_stages})')
+    if len(stages) != num_stages:
+        raise ValueError(f'sweep: stages={text!r} must have {num_stages} entries')
+    return stages
+
+
+def parse_module_spec(spec: str, position: Optional[str] = None,
+                      stages: Optional[Union[str, Sequence[bool]]] = None
+                      ) -> Tuple[str, str, Stages]:
+    """``'TYPE[:POSITION[:STAGES]]'`` -> (type, position, stages).
+
+    What the spec leaves out comes from ``position``/``stages`` (the sweep's
+    overrides for every module) and then from the paper's placement in
+    :data:`~mmattn.sweep.positions.PAPER_PLACEMENTS`.
+    """
+    parts = spec.split(':')
+    if len(parts) > 3 or not parts[0]:
+        raise ValueError(f'sweep: module spec {spec!r} must be TYPE[:POSITION[:STAGES]], '
+                         'e.g. CBAM or CBAM:after_conv2:0111')
+    module_type = parts[0]
+    spec_position = parts[1] if len(parts) > 1 and parts[1] else None
+    spec_stages = parts[2] if len(parts) > 2 and parts[2] else None
+    position = spec_position or position
+    stages = spec_stages if spec_stages is not None else stages
+    if position is None or stages is None:
+        place = placement_of(module_type)
+        position = position or place.position
+        stages = place.stages if stages is None else stages
+    if position not in POSITIONS:
+        raise ValueError(f'sweep: position {position!r} of {module_type} must be one of '
+                         f'{POSITIONS}')
+    return module_type, position, parse_stages(stages)
+
+
+def _abbr(module_type: str, position: str, stages: Stages) -> str:
+    """The short name a derived config carries: the table's, plus where if not the paper's."""
+    name = module_type.split('.', 1)[-1]
+    place: Optional[Placement] = PAPER_PLACEMENTS.get(name)
+    abbr = place.abbr if place else name.lower()
+    if place is None or (place.position, place.stages) != (position, stages):
+        digits = ''.join(str(i + 1) for i, on in enumerate(stages) if on)
+        abbr += f'-c{position[-1]}-s{digits}'
+    return abbr
+
+
+def derived_name(base_stem: str, tag: Optional[str]) -> str:
+    """Insert ``-tag`` into the backbone field of an OpenMMLab config name.
+
+    ``retinanet_r50_fpn_1x_coco`` -> ``retinanet_r50-cbam_fpn_1x_coco``, as mmdet
+    names its plugin configs; a name with a single field gets ``_tag`` appended.
+    """
+    if not tag:
+        return base_stem
+    fields = base_stem.split('_')
+    if len(fields) < 2:
+        return f'{base_stem}_{tag}'
+    fields[1] = f'{fields[1]}-{tag}'
+    return '_'.join(fields)
+
+
+def _strip_plugin_tags(base_stem: str, module_types: Sequence[str]) -> str:
+    """Drop the base's own plugin tags: ``retinanet_r50-se_fpn`` -> ``retinanet_r50_fpn``."""
+    fields = base_stem.split('_')
+    if len(fields) < 2:
+        return base_stem
+    for module_type in module_types:
+        name = module_type.split('.', 1)[-1]
+        place = PAPER_PLACEMENTS.get(name)
+        abbr = place.abbr if place else name.lower()
+        fields[1] = re.sub(f'-{re.escape(abbr)}(?=-|$)', '', fields[1], count=1)
+    return '_'.join(fields)
+
+
+def _load_through_stub(base_ref: str, folder: str):
+    """Load a config by ``_base_`` reference (a path or ``mmdet::...``) as a child would."""
+    from mmengine.config import Config
+    fd, stub = tempfile.mkstemp(suffix='.py', prefix='.sweep_base_', dir=folder)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(f'_base_ = {base_ref!r}\n')
+        return Config.fromfile(stub)
+    finally:
+        os.remove(stub)
+
+
+def derive_configs(base_config: str, specs: Iterable[Tuple[str, str, Stages]], out_dir: str,
+                   baseline: bool = True) -> List[SweepEntry]:
+    """Write one config per (type, position, stages) on top of ``base_config``.
+
+    Each derived config is ``_base_`` (the base, by relative path, or verbatim
+    when it is a package reference such as ``mmdet::retinanet/...``) plus
+    ``custom_imports`` and ``model.backbone.plugins``: it differs from the base
+    in nothing else. The plugins *replace* any the base has. With ``baseline``,
+    a first config with ``plugins=None`` is the reference without modules.
+
+    Returns:
+        list[SweepEntry]: baseline first, then the modules in the given order.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    if '::' in base_config:
+        base_ref = base_config
+        base_stem = osp.splitext(osp.basename(base_config.split('::', 1)[1]))[0]
+    else:
+        if not osp.isfile(base_config):
+            raise FileNotFoundError(f'sweep: base config {base_config!r} does not exist')
+        base_abs, out_abs = osp.abspath(base_config), osp.abspath(out_dir)
+        # Relative inside one tree (the sweep moves with the repository), else absolute.
+        shared = osp.commonpath([base_abs, out_abs])
+        base_ref = osp.relpath(base_abs, out_abs) if shared != osp.dirname(shared) else base_abs
+        base_stem = osp.splitext(osp.basename(base_config))[0]
+    base_cfg = _load_through_stub(base_ref, out_dir)
+    backbone = base_cfg.get('model', {}).get('backbone')
+    if not isinstance(backbone, dict):
+        raise ValueError(f'sweep: base config {base_config!r} has no model.backbone to put '
+                         'plugins in')
+    num_stages = backbone.get('num_stages', 4)
+    base_types = [p['cfg']['type'] for p in backbone.get('plugins') or []]
+    base_stem = _strip_plugin_tags(base_stem, base_types)
+    replaced = ', '.join(base_types)
+    replaced = f" The base's plugins ({replaced}) are not kept." if replaced else ''
+    imports = list(base_cfg.get('custom_imports', {}).get('imports', []))
+    if 'mmattn' not in imports:
+        imports.append('mmattn')
+    imports_line = ('custom_imports = dict(imports=' + to_python(imports)
+                    + ', allow_failed_imports=False)')
+
+    block = 'basic block' if backbone.get('depth') in (18, 34) else 'bottleneck'
+
+    runs: List[Tuple[Optional[str], Optional[str], Optional[Stages]]] = []
+    if baseline:
+        runs.append((None, None, None))
+    runs.extend(specs)
+    entries, seen = [], set()
+    for module_type, position, stages in runs:
+        if module_type is None:
+            tag, plugins = None, None
+            comment = f'Sweep baseline: {base_stem} without attention plugins.'
+        else:
+            if len(stages) != num_stages:
+                raise ValueError(f'sweep: stages {stages} of {module_type} must have '
+                                 f'{num_stages} entries, one per backbone stage')
+            if block == 'basic block' and position == 'after_conv3':
+                raise ValueError(f'sweep: {module_type} at after_conv3, but the base backbone '
+                                 f'is a ResNet-{backbone["depth"]}, whose BasicBlock has no '
+                                 'conv3: use after_conv1 or after_conv2 (e.g. '
+                                 f'{module_type}:after_conv2)')
+            tag = _abbr(module_type, position, stages)
+            plugins = [plugin(module_type, position, stages)]
+            where = describe_placement(module_type, position, stages, block)
+            comment = f'Sweep of {base_stem}: {where}.'
+        name = derived_name(base_stem, tag)
+        if name in seen:
+            raise ValueError(f'sweep: {name} is asked for twice')
+        seen.add(name)
+        text = render_config(base_ref, f'{comment}{replaced} Written by tools/sweep.py.',
+                             plugins, imports_line)
+        entries.append((SweepEntry(name, osp.join(out_dir, name + '.py'), module_type,
+                                   position, stages), text))
+    # Written once every request is known to be valid: an error leaves no half sweep.
+    for entry, text in entries:
+        with open(entry.config, 'w', encoding='utf-8') as f:
+            f.write(text)
+    return [entry for entry, _ in entries]
+
+
+__all__ = ['ZOO_MODELS', 'ASFF_CONFIG', 'POSITIONS', 'SweepEntry', 'zoo_files', 'write_zoo',
+           'render_config', 'plugin', 'to_python', 'parse_stages', 'parse_module_spec',
+           'derive_configs', 'derived_name', 'describe_placement']
