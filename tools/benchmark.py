@@ -8,6 +8,8 @@ Three modes (logic in ``mmattn/analysis``)::
         --shape 2 256 32 32 --precision fp32 bf16 --device cuda --baselines
     # latency and memory against resolution, log-log PNG
     python tools/benchmark.py scaling DANetPAM NonLocal2d SE --sizes 16 32 64 128
+    # ResNet-50 classifier parameters with each module at its paper's position
+    python tools/benchmark.py params
     # a detector or segmentor with and without its attention
     python tools/benchmark.py model configs/det/retinanet/retinanet_r50-se_fpn_1x_coco.py \\
         --size 800 1333
@@ -26,6 +28,7 @@ import torch
 
 from mmattn.analysis import flop_rules_markdown, resolve_specs, run_model, run_modules, run_scaling
 from mmattn.analysis.modules import parse_assignments, parse_overrides, shape_tuple
+from mmattn.analysis.params import catalog_params, catalog_params_markdown
 from mmattn.analysis.report import (Progress, environment, format_mib, format_ms, human,
                                     markdown_table, modules_markdown, plot_scaling,
                                     scaling_markdown, write_csv, write_json)
@@ -93,6 +96,11 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     p.add_argument('--skip-train', action='store_true', help='no training-iteration timing')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='config overrides, e.g. model.backbone.depth=101')
+    p = sub.add_parser('params', help='ResNet-50 classifier parameters with each module at its '
+                       'paper position (mmattn/sweep/positions.py)')
+    p.add_argument('modules', nargs='*', help='module types (default: the placement table)')
+    p.add_argument('--channels', type=int, default=256,
+                   help='width for the module-alone column (default: 256)')
     sub.add_parser('rules', help='print the FLOP counting rules (markdown)')
     sub.add_parser('list', help='print the default module list')
     args = parser.parse_args(argv)
@@ -197,6 +205,10 @@ def main(argv: List[str] = None) -> None:
     args = parse_args(argv)
     if args.mode == 'rules':
         print(flop_rules_markdown())
+        return
+    if args.mode == 'params':
+        rows = catalog_params(args.modules or None, args.channels)
+        print(catalog_params_markdown(rows, args.channels))
         return
     if args.mode == 'list':
         for spec in resolve_specs(None):
