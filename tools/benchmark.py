@@ -71,6 +71,9 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     modules_common.add_argument('--channels-last', action='store_true',
                                 help='also measure in channels_last')
     modules_common.add_argument('--skip-flops', action='store_true')
+    modules_common.add_argument('--process-memory', action='store_true',
+                                help='also the peak resident set of a fresh process running '
+                                'one call (CPU, fp32)')
     modules_common.add_argument('--skip-backward', action='store_true',
                                 help='forward only (no forward+backward runs)')
 
@@ -122,7 +125,8 @@ def _specs(args: argparse.Namespace):
 def _module_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     kwargs = _timing_kwargs(args)
     kwargs.update(overrides=parse_overrides(args.kwargs), cast=args.cast,
-                  flops=not args.skip_flops, backward=not args.skip_backward)
+                  flops=not args.skip_flops, backward=not args.skip_backward,
+                  process_memory=args.process_memory)
     return kwargs
 
 

@@ -32,6 +32,7 @@ import torch
 from .flops import count_flops
 from .measure import autocast_context, bytes_moved, copy_bandwidth, peak_memory, time_call
 from .modules import ModuleSpec, build_module, module_kwargs
+from .process_memory import process_peak_rss
 
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -58,6 +59,7 @@ def measure_module(spec: ModuleSpec,
                    flops: bool = True,
                    backward: bool = True,
                    memory: bool = True,
+                   process_memory: bool = False,
                    copy_bw: Optional[float] = None) -> Dict[str, Any]:
     """Measure one module at one shape and precision; a flat dict of numbers.
 
@@ -72,6 +74,9 @@ def measure_module(spec: ModuleSpec,
         overrides (dict, optional): Per type name kwargs.
         warmup, repeats, max_time: See :func:`mmattn.analysis.measure.time_call`.
         flops, backward, memory (bool): Which measurements to take.
+        process_memory (bool): Also run one call (forward+backward unless
+            ``backward=False``) in a fresh interpreter and record its peak
+            resident set (:mod:`mmattn.analysis.process_memory`); CPU only.
         copy_bw (float, optional): Device copy bandwidth (bytes/s) for the
             roofline column; CUDA only.
     """
@@ -152,6 +157,13 @@ def measure_module(spec: ModuleSpec,
             module.zero_grad(set_to_none=True)
         except Exception as exc:
             errors.append(_error('forward+backward', exc))
+
+    if process_memory and dev.type == 'cpu' and not cast and precision == 'fp32':
+        try:
+            row.update(process_peak_rss(spec.label, shape, backward=backward,
+                                        threads=torch.get_num_threads(), overrides=overrides))
+        except Exception as exc:
+            errors.append(_error('process memory', exc))
 
     if dev.type == 'cuda' and out is not None and 'fwd_median_ms' in row:
         moved = bytes_moved(module, x, out)

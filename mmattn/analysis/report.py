@@ -105,8 +105,11 @@ def modules_markdown(rows: Sequence[Dict[str, Any]]) -> str:
         if cl:
             title += ', channels_last'
         roofline = any('roofline' in r for r in group)
+        process = any('rss_peak' in r for r in group)
         headers = ['module', 'params', 'FLOPs', 'FLOPs (mmengine)', 'fwd ms', 'fwd+bwd ms',
                    'fwd MiB', 'fwd+bwd MiB']
+        if process:
+            headers.append('process peak GB')
         if roofline:
             headers.append('roofline')
         body = []
@@ -114,6 +117,8 @@ def modules_markdown(rows: Sequence[Dict[str, Any]]) -> str:
             line = [r.get('module'), human(r.get('params')), human(r.get('flops')),
                     human(r.get('flops_mmengine')), format_ms(r, 'fwd'), format_ms(r, 'fwdbwd'),
                     format_mib(r.get('fwd_mem')), format_mib(r.get('fwdbwd_mem'))]
+            if process:
+                line.append(f"{r['rss_peak'] / 1e9:.2f}" if 'rss_peak' in r else '-')
             if roofline:
                 line.append(f"{100 * r['roofline']:.1f}%" if 'roofline' in r else '-')
             if r.get('error'):
