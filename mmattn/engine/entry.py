@@ -1,0 +1,186 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do, as functions a test can call.
+
+The rules follow mmdet's and mmseg's own tools (``--work-dir``, ``--amp``, ``--resume``,
+``--cfg-options``, ``--launcher``), for mmdet and mmseg configs alike (the config's
+``default_scope`` decides), with what a CPU needs on top:
+
+- ``--amp`` on a machine without CUDA trains in bfloat16 autocast
+  (:class:`~mmattn.engine.AutocastOptimWrapper`), since mmengine's ``AmpOptimWrapper``
+  requires a GPU; with CUDA it is mmengine's ``AmpOptimWrapper`` with dynamic loss
+  scaling, as in mmdet.
+- ``--launcher pytorch`` without CUDA initialises the process group with gloo itself
+  (mmengine's initialiser calls ``torch.cuda.set_device``, which a CPU build of torch
+  lacks) and wraps the model in DDP without ``device_ids``.
+- The checkpoint loading shim of :mod:`mmattn.compat` is applied before the runner
+  loads anything (resume and ``load_from`` on torch >= 2.6).
+"""
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+from mmattn.compat import apply_compat
+
+__all__ = ['LAUNCHERS', 'load_config', 'setup_train_cfg', 'setup_test_cfg', 'build_runner',
+           'train', 'test']
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read ``config`` and merge ``--cfg-options`` (a dict of dotted keys) into it."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _set_work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> None:
+    # Priority as in mmdet/mmseg: command line > config > ./work_dirs/<config name>.
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def _set_launcher(cfg: Config, launcher: str) -> None:
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'mmattn tools: launcher={launcher!r} must be one of {LAUNCHERS}')
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    # CPU-only distributed run: gloo, and a DDP wrapper without device_ids (mmengine
+    # passes device_ids=[LOCAL_RANK], which DDP refuses for a CPU module).
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg', None) or ConfigDict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def _set_amp(cfg: Config) -> None:
+    optim_wrapper = cfg.optim_wrapper
+    if optim_wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper',
+                                                     'AutocastOptimWrapper'):
+        print_log('AMP is already enabled in the config.', logger='current')
+        return
+    if torch.cuda.is_available():
+        optim_wrapper.type = 'AmpOptimWrapper'
+        optim_wrapper.loss_scale = 'dynamic'
+    else:
+        optim_wrapper.type = 'AutocastOptimWrapper'
+        optim_wrapper.dtype = 'bfloat16'
+
+
+def setup_train_cfg(cfg: Config,
+                    config: str,
+                    work_dir: Optional[str] = None,
+                    amp: bool = False,
+                    resume: Optional[str] = None,
+                    launcher: str = 'none') -> Config:
+    """Merge the training arguments into ``cfg`` (in place) and return it.
+
+    Args:
+        cfg (Config): The loaded config (``--cfg-options`` already merged).
+        config (str): Its path, for the default work dir ``./work_dirs/<name>``.
+        work_dir (str, optional): ``--work-dir``.
+        amp (bool): ``--amp``: float16 AMP with CUDA, bfloat16 autocast without.
+        resume (str, optional): ``--resume``: ``'auto'`` resumes from the latest
+            checkpoint in the work dir, a path resumes from that checkpoint, None starts
+            afresh.
+        launcher (str): ``--launcher``: one of ``LAUNCHERS``.
+    """
+    _set_work_dir(cfg, config, work_dir)
+    _set_launcher(cfg, launcher)
+    if amp:
+        _set_amp(cfg)
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        cfg.resume = True
+        cfg.load_from = resume
+    return cfg
+
+
+def setup_test_cfg(cfg: Config,
+                   config: str,
+                   checkpoint: str,
+                   work_dir: Optional[str] = None,
+                   out: Optional[str] = None,
+                   show_dir: Optional[str] = None,
+                   launcher: str = 'none') -> Config:
+    """Merge the test arguments into ``cfg`` (in place) and return it.
+
+    Args:
+        cfg (Config): The loaded config.
+        config (str): Its path, for the default work dir.
+        checkpoint (str): The weights to test.
+        work_dir (str, optional): ``--work-dir``.
+        out (str, optional): ``--out``: a ``.pkl`` file for the raw predictions.
+        show_dir (str, optional): ``--show-dir``: a folder (under the run's time-stamped
+            directory for mmdet, as mmdet does) for the drawn predictions.
+        launcher (str): ``--launcher``.
+    """
+    _set_work_dir(cfg, config, work_dir)
+    _set_launcher(cfg, launcher)
+    cfg.load_from = checkpoint
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'mmattn tools: --out={out!r} must be a .pkl or .pickle file')
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, (list, tuple)):
+            evaluators = [evaluators]
+        cfg.test_evaluator = list(evaluators) + [
+            dict(type='mmengine.DumpResults', out_file_path=out)]
+    if show_dir is not None:
+        hook = cfg.default_hooks.visualization
+        hook.draw = True
+        if cfg.get('default_scope') == 'mmseg':
+            cfg.visualizer.save_dir = show_dir
+            hook.interval = 1
+        else:
+            hook.test_out_dir = show_dir
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """The runner of ``cfg`` (``runner_type`` honoured), with the compat shims applied."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    apply_compat()
+    # Registers ValBeforeTrainHook and AutocastOptimWrapper before the runner builds them.
+    import mmattn.engine  # noqa: F401
+    _init_cpu_process_group(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def _init_cpu_process_group(cfg: Config) -> None:
+    import torch.distributed as dist
+    if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()
+            or dist.is_initialized()):
+        return
+    # torchrun's env:// variables; mmengine then sees an initialised group and skips
+    # its own (CUDA-only) initialisation.
+    dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
+                            world_size=int(os.environ['WORLD_SIZE']))
+
+
+def train(cfg: Config):
+    """Build the runner of a prepared config and train; returns the runner."""
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def test(cfg: Config) -> dict:
+    """Build the runner of a prepared config and test; returns the metrics."""
+    runner = build_runner(cfg)
+    return runner.test()
