@@ -1,5 +1,6 @@
 """tools/train.py and tools/test.py end to end on the toy sets: train, resume, DDP, AMP."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -140,15 +141,22 @@ def test_detector_trains_validates_from_iteration_0_and_tests(tmp_path):
             f'test_dataloader.dataset.data_root={data}',
             f'val_evaluator.ann_file={data}annotations/instances_val.json',
             f'test_evaluator.ann_file={data}annotations/instances_val.json',
-            'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
-            'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2']
+            'train_dataloader.batch_size=2', 'train_cfg.max_iters=3',
+            'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=3',
+            'default_hooks.logger.interval=1']
+    # A detector with attention plugins (SE in PluginResNet-18), 3 iterations under --amp.
     log = _run(['tools/train.py', str(DET_CONFIG), '--work-dir', str(work_dir), '--amp']
                + opts, tmp_path)
+    (scalars, ) = work_dir.glob('*/vis_data/scalars.json')
+    logged = [json.loads(line) for line in scalars.read_text().splitlines()]
+    losses = {r['step']: r['loss'] for r in logged if 'loss' in r}
+    assert sorted(losses) == [1, 2, 3]
+    assert all(math.isfinite(v) for v in losses.values())
     # ValBeforeTrainHook: COCO mAP of the initial weights, then after training, compared.
     assert log.count('bbox_mAP_copypaste') == 2
-    assert 'bbox_mAP: ' in log and 'at iteration 0 ->' in log and 'at iteration 2' in log
+    assert 'bbox_mAP: ' in log and 'at iteration 0 ->' in log and 'at iteration 3' in log
     out = tmp_path / 'preds.pkl'
-    log = _run(['tools/test.py', str(DET_CONFIG), str(work_dir / 'iter_2.pth'), '--work-dir',
+    log = _run(['tools/test.py', str(DET_CONFIG), str(work_dir / 'iter_3.pth'), '--work-dir',
                 str(tmp_path / 'det_test'), '--out', str(out)] + opts[:6], tmp_path)
     assert 'bbox_mAP_copypaste' in log
     assert out.exists()
