@@ -1,5 +1,4 @@
-from mmattn.analysis.params import (catalog_params, catalog_params_markdown,
-                                    classifier_stages)
+from mmattn.analysis.params import catalog_params, catalog_params_markdown, classifier_stages
 
 
 def test_catalog_params_reproduces_the_papers_counts():

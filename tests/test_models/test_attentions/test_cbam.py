@@ -3,33 +3,11 @@ import torch
 import torch.nn as nn
 
 from mmattn import CBAM
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward, naive_grouped_conv,
+                      randomize, resnet50_with_plugin)
 
 SHAPES = [(1, 16, 1, 1), (3, 32, 3, 5), (3, 24, 7, 9), (1, 64, 7, 9), (2, 8, 2, 11)]
-
-
-def _randomize(module):
-    """Non-trivial values everywhere, BN running statistics included, so a dropped term shows."""
-    for p in module.parameters():
-        nn.init.normal_(p, std=0.5)
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.normal_(m.running_mean, std=0.5)
-            nn.init.uniform_(m.running_var, 0.5, 2.0)
-
-
-def naive_conv2d(x, weight):
-    """Single-group, zero-padded, stride-1 'same' convolution without bias, by kernel offsets."""
-    k = weight.shape[-1]
-    p = k // 2
-    H, W = x.shape[-2:]
-    xp = torch.zeros(*x.shape[:-2], H + 2 * p, W + 2 * p, dtype=x.dtype)
-    xp[..., p:p + H, p:p + W] = x
-    out = 0
-    for i in range(k):
-        for j in range(k):
-            out = out + torch.einsum('oc,bchw->bohw', weight[:, :, i, j],
-                                     xp[..., i:i + H, j:j + W])
-    return out
 
 
 def naive_cbam(x, cbam):
@@ -49,7 +27,7 @@ def naive_cbam(x, cbam):
     x = x * torch.sigmoid(mlp(avg) + mlp(mx))[:, :, None, None]
     # Spatial gate: [mean over C, max over C] -> conv -> BN (eval) -> sigmoid.
     d = torch.stack([x.mean(1), x.max(1).values], 1)
-    z = naive_conv2d(d, cbam.spatial_conv.weight.double())
+    z = naive_grouped_conv(d, cbam.spatial_conv.weight)
     norm = cbam.spatial_norm
     if isinstance(norm, nn.BatchNorm2d):
         z = (z - norm.running_mean.double()) / torch.sqrt(norm.running_var.double() + norm.eps)
@@ -67,7 +45,7 @@ def naive_cbam(x, cbam):
 ], ids=['default', 'no-bn-k3', 'r4-k5', 'k1', 'k9'])
 def test_cbam_matches_naive(shape, kwargs):
     cbam = CBAM(shape[1], **kwargs).eval()
-    _randomize(cbam)
+    randomize(cbam)
     x = torch.randn(shape)
     with torch.no_grad():
         y = cbam(x)
@@ -126,31 +104,13 @@ def test_cbam_rejects_bad_input():
 
 
 def test_cbam_batch_independent_and_backward():
-    cbam = CBAM(32).eval()
-    _randomize(cbam)
-    x = torch.randn(3, 32, 5, 7)
-    y = cbam(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 32, 5, 7) * 10
-    torch.testing.assert_close(cbam(x2)[0], y[0])
-    x.requires_grad_(True)
-    cbam.train()
-    cbam(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in cbam.parameters())
-
-
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
+    check_batch_independent_and_backward(randomize(CBAM(32)), torch.randn(3, 32, 5, 7))
 
 
 def test_cbam_resnet50_has_the_papers_parameter_count():
-    plain = _resnet50_classifier_params()
+    plain = resnet50_classifier_params()
     assert plain == 25_557_032
-    with_cbam = _resnet50_classifier_params(plugins=[
+    with_cbam = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='CBAM'), stages=(True, True, True, True), position='after_conv3')
     ])
     # Per bottleneck of width C: the SE-sized MLP plus 2*7*7 conv weights and 2 BN affines.
@@ -162,16 +122,5 @@ def test_cbam_resnet50_has_the_papers_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_cbam_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='CBAM'), stages=(False, True, False, True), position=position)
-    ])
-    assert sum(isinstance(m, CBAM) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    cbam = backbone.layer4[0].cbam
-    for p in (cbam.fc1.weight, cbam.spatial_conv.weight):
-        assert p.grad is not None and torch.isfinite(p.grad).all()
-    assert torch.isfinite(x.grad).all()
+    cbam = resnet50_with_plugin(CBAM, position).layer4[0].cbam
+    assert_finite_grads(cbam.fc1.weight, cbam.spatial_conv.weight)

@@ -3,18 +3,11 @@ import torch
 import torch.nn as nn
 
 from mmattn import CoordAttention
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward, randomize,
+                      resnet50_with_plugin)
 
 SHAPES = [(1, 16, 1, 1), (3, 32, 3, 5), (3, 24, 7, 9), (1, 64, 7, 9), (2, 8, 1, 6)]
-
-
-def _randomize(module):
-    """Non-trivial values everywhere, BN running statistics included, so a dropped term shows."""
-    for p in module.parameters():
-        nn.init.normal_(p, std=0.5)
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.normal_(m.running_mean, std=0.5)
-            nn.init.uniform_(m.running_var, 0.5, 2.0)
 
 
 def naive_coord_attention(x, ca, training=False):
@@ -47,7 +40,7 @@ def naive_coord_attention(x, ca, training=False):
 @pytest.mark.parametrize('reduction', [32, 4])
 def test_coord_attention_matches_naive(shape, reduction):
     ca = CoordAttention(shape[1], reduction=reduction).eval()
-    _randomize(ca)
+    randomize(ca)
     x = torch.randn(shape)
     with torch.no_grad():
         y = ca(x)
@@ -58,7 +51,7 @@ def test_coord_attention_matches_naive(shape, reduction):
 @pytest.mark.parametrize('shape', [(1, 16, 1, 1), (3, 24, 7, 9), (2, 8, 4, 1)])
 def test_coord_attention_train_mode_bn_spans_rows_and_columns(shape):
     ca = CoordAttention(shape[1]).train()
-    _randomize(ca)
+    randomize(ca)
     x = torch.randn(shape)
     with torch.no_grad():
         y = ca(x)
@@ -108,31 +101,13 @@ def test_coord_attention_rejects_bad_input():
 
 
 def test_coord_attention_batch_independent_and_backward():
-    ca = CoordAttention(32).eval()
-    _randomize(ca)
-    x = torch.randn(3, 32, 5, 7)
-    y = ca(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 32, 5, 7) * 10
-    torch.testing.assert_close(ca(x2)[0], y[0])
-    x.requires_grad_(True)
-    ca.train()
-    ca(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in ca.parameters())
-
-
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
+    check_batch_independent_and_backward(randomize(CoordAttention(32)), torch.randn(3, 32, 5, 7))
 
 
 def test_coord_attention_resnet50_parameter_count():
     # The paper reports no ResNet-50 count (it targets mobile networks); this is the README's.
-    plain = _resnet50_classifier_params()
-    with_ca = _resnet50_classifier_params(plugins=[
+    plain = resnet50_classifier_params()
+    with_ca = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='CoordAttention'), stages=(True, True, True, True),
              position='after_conv3')
     ])
@@ -148,17 +123,5 @@ def test_coord_attention_resnet50_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_coord_attention_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='CoordAttention'), stages=(False, True, False, True),
-             position=position)
-    ])
-    assert sum(isinstance(m, CoordAttention) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    ca = backbone.layer4[0].coord_att
-    for p in (ca.conv1.weight, ca.conv_h.weight, ca.conv_w.weight):
-        assert p.grad is not None and torch.isfinite(p.grad).all()
-    assert torch.isfinite(x.grad).all()
+    ca = resnet50_with_plugin(CoordAttention, position).layer4[0].coord_att
+    assert_finite_grads(ca.conv1.weight, ca.conv_h.weight, ca.conv_w.weight)

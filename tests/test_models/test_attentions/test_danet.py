@@ -1,5 +1,3 @@
-import copy
-import io
 
 import pytest
 import torch
@@ -9,6 +7,8 @@ from mmengine.model import BaseModule
 from mmattn import DANetCAM, DANetPAM, DualAttention
 from mmattn.analysis.baselines import BASELINES
 from mmattn.models.attentions import danet as danet_module
+from .helpers import (check_batch_independent_and_backward, check_low_precision_copy,
+                      check_trace_and_onnx)
 
 SHAPES = [(1, 16, 1, 1), (3, 16, 3, 5), (1, 24, 7, 9), (3, 12, 7, 9), (2, 5, 4, 3)]
 
@@ -188,18 +188,10 @@ def test_large_inputs_stay_finite_in_low_precision(type_name, kwargs, dtype):
     module = danet_module.__dict__[type_name](16, **kwargs)
     for name, p in module.named_parameters():
         nn.init.constant_(p, 0.5) if name.endswith('gamma') else nn.init.normal_(p, std=0.1)
-    low = copy.deepcopy(module).to(dtype)
     # ~1e3 activations: CAM energies ~1e8 (inf in fp16), PAM's ~1e5. The softmax
-    # is then one-hot and rounding may move its peak: finiteness is the claim.
-    x = (torch.randn(2, 16, 9, 11) * 1e3).to(dtype)
-    with torch.no_grad():
-        assert torch.isfinite(module(x.float())).all()
-        y = low(x)
-    assert y.dtype == dtype and torch.isfinite(y).all()
-    # Unit activations: close to fp32.
-    x = torch.randn(2, 16, 9, 11).to(dtype)
-    with torch.no_grad():
-        torch.testing.assert_close(low(x).float(), module(x.float()), rtol=0.03, atol=0.03)
+    # is then one-hot and rounding may move its peak: finiteness is the claim. Unit
+    # activations: close to fp32.
+    check_low_precision_copy(module, dtype, (2, 16, 9, 11), tol=0.03)
 
 
 def test_cam_under_autocast_bf16():
@@ -216,37 +208,15 @@ def test_cam_under_autocast_bf16():
     ('DualAttention', {})])
 def test_batch_independent_channels_last_and_backward(type_name, kwargs):
     module = _randomize(danet_module.__dict__[type_name](16, **kwargs))
-    x = torch.randn(3, 16, 5, 7)
-    y = module(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 16, 5, 7) * 10
-    torch.testing.assert_close(module(x2)[0], y[0])
-    torch.testing.assert_close(module(x.to(memory_format=torch.channels_last)), y)
-    x.requires_grad_(True)
-    module.train()(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.parameters())
+    check_batch_independent_and_backward(module, torch.randn(3, 16, 5, 7), channels_last=True)
 
 
 @pytest.mark.parametrize('type_name,kwargs', [
     ('DANetPAM', dict(impl='auto')), ('DANetPAM', dict(impl='sdpa')), ('DANetCAM', {}),
     ('DualAttention', {})])
 def test_jit_trace_and_onnx_export(type_name, kwargs):
-    onnxruntime = pytest.importorskip('onnxruntime')
     module = _randomize(danet_module.__dict__[type_name](16, **kwargs))
-    x = torch.randn(2, 16, 5, 7)
-    with torch.no_grad():
-        ref = module(x)
-        traced = torch.jit.trace(module, x)
-        torch.testing.assert_close(traced(x), ref)
-    f = io.BytesIO()
-    torch.onnx.export(module, (x, ), f, opset_version=17, dynamo=False,
-                      input_names=['x'], dynamic_axes={'x': {0: 'b', 2: 'h', 3: 'w'}})
-    session = onnxruntime.InferenceSession(f.getvalue())
-    x2 = torch.randn(1, 16, 6, 4)
-    (out, ) = session.run(None, {'x': x2.numpy()})
-    with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(out), module(x2), rtol=1e-4, atol=1e-4)
+    check_trace_and_onnx(module, torch.randn(2, 16, 5, 7), x2=torch.randn(1, 16, 6, 4))
 
 
 class _Parent(BaseModule):

@@ -5,7 +5,9 @@ import torch
 import torch.nn as nn
 
 from mmattn import ECA
+from mmattn.analysis.params import resnet50_classifier_params
 from mmattn.models.attentions.eca import eca_kernel_size
+from .helpers import assert_finite_grads, check_batch_independent_and_backward, resnet50_with_plugin
 
 SHAPES = [(1, 16, 1, 1), (3, 16, 3, 5), (3, 24, 7, 9), (1, 64, 7, 9), (2, 5, 4, 4)]
 
@@ -91,29 +93,13 @@ def test_eca_rejects_bad_input():
 
 
 def test_eca_batch_independent_and_backward():
-    eca = ECA(32).eval()
-    x = torch.randn(3, 32, 5, 7)
-    y = eca(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 32, 5, 7) * 10
-    torch.testing.assert_close(eca(x2)[0], y[0])
-    x.requires_grad_(True)
-    eca.train()
-    eca(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all() and torch.isfinite(eca.conv.weight.grad).all()
-
-
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
+    check_batch_independent_and_backward(ECA(32), torch.randn(3, 32, 5, 7))
 
 
 def test_eca_resnet50_parameter_count():
-    plain = _resnet50_classifier_params()
+    plain = resnet50_classifier_params()
     assert plain == 25_557_032
-    with_eca = _resnet50_classifier_params(plugins=[
+    with_eca = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='ECA'), stages=(True, True, True, True), position='after_conv3')
     ])
     # k = 5 at 256, 512 and 1024 channels, 7 at 2048: 3*5 + 4*5 + 6*5 + 3*7 weights.
@@ -124,15 +110,5 @@ def test_eca_resnet50_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_eca_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='ECA'), stages=(False, True, False, True), position=position)
-    ])
-    assert sum(isinstance(m, ECA) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    eca = backbone.layer4[0].eca
-    assert eca.conv.weight.grad is not None and torch.isfinite(eca.conv.weight.grad).all()
-    assert torch.isfinite(x.grad).all()
+    eca = resnet50_with_plugin(ECA, position).layer4[0].eca
+    assert_finite_grads(eca.conv.weight)

@@ -1,6 +1,3 @@
-import copy
-import io
-
 import pytest
 import torch
 import torch.nn as nn
@@ -9,6 +6,8 @@ from mmengine.model import BaseModule
 
 from mmattn import FullyAttention
 from mmattn.analysis.baselines import BASELINES
+from .helpers import (check_batch_independent_and_backward, check_low_precision_copy,
+                      check_trace_and_onnx)
 
 SHAPES = [(1, 16, 1, 1), (3, 16, 3, 5), (1, 8, 7, 9), (3, 12, 7, 9), (2, 5, 4, 3)]
 
@@ -105,28 +104,16 @@ def test_parameter_count_and_cfgs():
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_low_precision_large_inputs_finite(dtype):
     m = _randomize(FullyAttention(16), gamma=0.5)
-    low = copy.deepcopy(m).to(dtype)
-    x = (torch.randn(2, 16, 9, 11) * 1e3).to(dtype)  # energies ~1e7: inf in fp16
-    with torch.no_grad():
-        assert torch.isfinite(m(x.float())).all()
-        y = low(x)
-    assert y.dtype == dtype and torch.isfinite(y).all()
+    # Inputs of 1e3: energies ~1e7, inf in fp16.
+    check_low_precision_copy(m, dtype, (2, 16, 9, 11), tol=0.05)
     x = torch.randn(2, 16, 9, 11).to(dtype)
-    with torch.no_grad():
-        torch.testing.assert_close(low(x).float(), m(x.float()), rtol=0.05, atol=0.05)
     with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
         assert torch.isfinite(m(x.float() * 1e3)).all()
 
 
 def test_channels_last_and_backward():
     m = _randomize(FullyAttention(16))
-    x = torch.randn(3, 16, 5, 7)
-    with torch.no_grad():
-        torch.testing.assert_close(m(x.to(memory_format=torch.channels_last)), m(x))
-    x.requires_grad_(True)
-    m.train()(x).square().mean().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+    check_batch_independent_and_backward(m, torch.randn(3, 16, 5, 7), channels_last=True)
 
 
 def test_uses_the_fused_kernel():
@@ -141,19 +128,8 @@ def test_uses_the_fused_kernel():
 
 
 def test_jit_trace_and_onnx_export():
-    onnxruntime = pytest.importorskip('onnxruntime')
     m = _randomize(FullyAttention(16))
-    x = torch.randn(2, 16, 5, 7)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.jit.trace(m, x)(x), m(x))
-    f = io.BytesIO()
-    torch.onnx.export(m, (x, ), f, opset_version=17, dynamo=False, input_names=['x'],
-                      dynamic_axes={'x': {0: 'b', 2: 'h', 3: 'w'}})
-    session = onnxruntime.InferenceSession(f.getvalue())
-    x2 = torch.randn(1, 16, 6, 4)
-    (out, ) = session.run(None, {'x': x2.numpy()})
-    with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(out), m(x2), rtol=1e-4, atol=1e-4)
+    check_trace_and_onnx(m, torch.randn(2, 16, 5, 7), x2=torch.randn(1, 16, 6, 4))
 
 
 class _Parent(BaseModule):

@@ -9,7 +9,8 @@ from mmengine.model import BaseModule
 
 from mmattn import (MultiHeadSelfAttention2d, ScaledDotProductAttention,
                     SimplifiedScaledDotProductAttention)
-from .test_cot import check_in_bottleneck_and_fpn, check_trace_and_onnx, randomize
+from .helpers import (check_batch_independent_and_backward, check_in_bottleneck_and_fpn,
+                      check_trace_and_onnx, randomize)
 
 
 def naive_attention(q, k, v, mask=None, weights=None):
@@ -58,7 +59,7 @@ def naive_mhsa2d(x, m):
     ((3, 8, 4, 6), dict(num_heads=1, qkv_bias=False)),
 ])
 def test_mhsa2d_matches_naive(shape, kwargs):
-    m = randomize(MultiHeadSelfAttention2d(shape[1], **kwargs)).eval()
+    m = randomize(MultiHeadSelfAttention2d(shape[1], **kwargs), std=0.3).eval()
     x = torch.randn(shape)
     with torch.no_grad():
         y = m(x)
@@ -119,14 +120,11 @@ def test_mhsa2d_rejects_bad_arguments(kwargs, error, match):
 
 
 def test_mhsa2d_batch_independent_channels_last_low_precision():
-    m = randomize(MultiHeadSelfAttention2d(16)).eval()
+    m = randomize(MultiHeadSelfAttention2d(16), std=0.3)
     x = torch.randn(3, 16, 5, 7)
+    check_batch_independent_and_backward(m, x, channels_last=True)
+    m.eval()
     with torch.no_grad():
-        y = m(x)
-        x2 = x.clone()
-        x2[1:] = torch.randn(2, 16, 5, 7) * 10
-        torch.testing.assert_close(m(x2)[0], y[0])
-        torch.testing.assert_close(m(x.contiguous(memory_format=torch.channels_last)), y)
         big = x * 1e3
         assert torch.isfinite(m(big)).all()
         for dtype in (torch.float16, torch.bfloat16):
@@ -143,7 +141,7 @@ def test_mhsa2d_in_bottleneck_and_on_fpn_levels():
 
 
 def test_mhsa2d_trace_and_onnx():
-    m = randomize(MultiHeadSelfAttention2d(16, num_heads=4))
+    m = randomize(MultiHeadSelfAttention2d(16, num_heads=4), std=0.3)
     check_trace_and_onnx(m, torch.randn(1, 16, 5, 6))
 
 
@@ -181,7 +179,7 @@ def test_sequence_forms_match_naive(cls, B, mask_index, use_weights):
     d_model, h, nq, nk = 16, 4, 5, 7
     m = (ScaledDotProductAttention(d_model, d_k=3, d_v=5, h=h) if cls is ScaledDotProductAttention
          else SimplifiedScaledDotProductAttention(d_model, h))
-    m = randomize(m).eval()
+    m = randomize(m, std=0.3).eval()
     queries, keys, values = (torch.randn(B, n, d_model) for n in (nq, nk, nk))
     mask = _masks(B, h, nq, nk)[mask_index]
     weights = torch.rand(B, h, nq, nk) * 2 if use_weights else None
@@ -225,7 +223,7 @@ def test_sequence_forms_dropout_and_errors():
 
 
 def test_sequence_forms_low_precision():
-    m = randomize(ScaledDotProductAttention(16, 4, 4, 4)).eval()
+    m = randomize(ScaledDotProductAttention(16, 4, 4, 4), std=0.3).eval()
     x = torch.randn(2, 9, 16) * 1e3
     mask = torch.rand(9, 9) < 0.3
     with torch.no_grad():
@@ -243,7 +241,7 @@ def test_sequence_forms_low_precision():
 @pytest.mark.parametrize('use_weights', [False, True])
 def test_sequence_form_trace_and_onnx(use_weights):
     ort = pytest.importorskip('onnxruntime')
-    m = randomize(ScaledDotProductAttention(16, 4, 4, 4)).eval()
+    m = randomize(ScaledDotProductAttention(16, 4, 4, 4), std=0.3).eval()
     x = torch.randn(2, 7, 16)
     mask = torch.rand(2, 4, 7, 7) < 0.3
     mask[0, 0, 2] = True

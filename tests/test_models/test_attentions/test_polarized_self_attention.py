@@ -1,8 +1,10 @@
 import pytest
 import torch
-import torch.nn as nn
 
 from mmattn import ROOT_MODELS, PolarizedSelfAttention
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward, randomize,
+                      resnet50_with_plugin)
 
 
 def naive_conv1x1(conv, x):
@@ -46,11 +48,9 @@ def naive_polarized(x, m):
     return out.reshape(B, C, H, W)
 
 
-def randomize(m):
-    for p in m.parameters():
-        nn.init.normal_(p, std=0.3)
-    nn.init.normal_(m.ln.weight, mean=1.0, std=0.5)
-    return m.eval()
+def random_eval(m):
+    """Random weights, the LayerNorm weight around 1; eval mode."""
+    return randomize(m, std=0.3, norm_weight_mean=1.0, norm_weight_std=0.5).eval()
 
 
 @pytest.mark.parametrize('shape,kwargs', [
@@ -62,7 +62,7 @@ def randomize(m):
     ((2, 32, 12, 5), dict(bias=True)),
 ])
 def test_polarized_matches_naive(shape, kwargs):
-    m = randomize(PolarizedSelfAttention(shape[1], **kwargs))
+    m = random_eval(PolarizedSelfAttention(shape[1], **kwargs))
     x = torch.randn(shape)
     with torch.no_grad():
         y = m(x)
@@ -71,7 +71,7 @@ def test_polarized_matches_naive(shape, kwargs):
 
 
 def test_polarized_branches_separately():
-    m = randomize(PolarizedSelfAttention(12, bias=True))
+    m = random_eval(PolarizedSelfAttention(12, bias=True))
     x = torch.randn(2, 12, 5, 6)
     with torch.no_grad():
         ch, sp = m.channel_gate(x), m.spatial_gate(x)
@@ -96,22 +96,13 @@ def test_polarized_name_is_not_psa():
 
 
 def test_polarized_batch_independent_and_backward():
-    m = randomize(PolarizedSelfAttention(16, mode='sequential', bias=True))
-    x = torch.randn(3, 16, 5, 7)
-    y = m(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 16, 5, 7) * 10
-    torch.testing.assert_close(m(x2)[0], y[0])
-    x.requires_grad_(True)
-    m.train()
-    m(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+    m = random_eval(PolarizedSelfAttention(16, mode='sequential', bias=True))
+    check_batch_independent_and_backward(m, torch.randn(3, 16, 5, 7))
 
 
 @pytest.mark.parametrize('mode', ['parallel', 'sequential'])
 def test_polarized_layouts_dtypes_and_trace(mode):
-    m = randomize(PolarizedSelfAttention(16, mode=mode, bias=True))
+    m = random_eval(PolarizedSelfAttention(16, mode=mode, bias=True))
     x = torch.randn(2, 16, 15, 9)
     with torch.no_grad():
         y = m(x)
@@ -149,15 +140,8 @@ def test_polarized_rejects_bad_input():
         PolarizedSelfAttention(8)(torch.randn(1, 4, 5, 5))
 
 
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
-
-
 def test_polarized_resnet50_parameter_count():
-    with_psa = _resnet50_classifier_params(plugins=[
+    with_psa = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='PolarizedSelfAttention'), stages=(True, True, True, True),
              position='after_conv3')
     ])
@@ -168,15 +152,5 @@ def test_polarized_resnet50_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_polarized_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='PolarizedSelfAttention'), stages=(False, True, False, True),
-             position=position)
-    ])
-    assert sum(isinstance(m, PolarizedSelfAttention) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    m = backbone.layer4[0].polarized_sa
-    assert m.sp_wv.weight.grad is not None and torch.isfinite(m.sp_wv.weight.grad).all()
+    m = resnet50_with_plugin(PolarizedSelfAttention, position).layer4[0].polarized_sa
+    assert_finite_grads(m.sp_wv.weight)

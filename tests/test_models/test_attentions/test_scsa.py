@@ -3,6 +3,9 @@ import torch
 import torch.nn as nn
 
 from mmattn import SCSA
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward,
+                      check_layouts_dtypes_and_trace, randomize, resnet50_with_plugin)
 
 
 def naive_dwconv1d(p, conv):
@@ -84,12 +87,9 @@ def naive_scsa(x, m):
     return s * c
 
 
-def randomize(m):
-    for p in m.parameters():
-        nn.init.normal_(p, std=0.5)
-    for norm in (m.norm_h, m.norm_w, m.norm):
-        nn.init.normal_(norm.weight, mean=1.0, std=0.5)
-    return m.eval()
+def random_eval(m):
+    """Random weights, the GroupNorm weights around 1; eval mode."""
+    return randomize(m, norm_weight_mean=1.0).eval()
 
 
 @pytest.mark.parametrize('shape,kwargs', [
@@ -104,7 +104,7 @@ def randomize(m):
     ((2, 8, 9, 4), dict(gate_layer='softmax', group_kernel_sizes=(1, 3, 3, 5))),
 ])
 def test_scsa_matches_naive(shape, kwargs):
-    m = randomize(SCSA(shape[1], **kwargs))
+    m = random_eval(SCSA(shape[1], **kwargs))
     x = torch.randn(shape)
     with torch.no_grad():
         y = m(x)
@@ -113,8 +113,8 @@ def test_scsa_matches_naive(shape, kwargs):
 
 
 def test_scsa_window_larger_than_input_pools_the_whole_map():
-    m = randomize(SCSA(8))
-    m_global = randomize(SCSA(8, window_size=-1))
+    m = random_eval(SCSA(8))
+    m_global = random_eval(SCSA(8, window_size=-1))
     m_global.load_state_dict(m.state_dict())
     x = torch.randn(2, 8, 5, 6)
     with torch.no_grad():
@@ -147,33 +147,12 @@ def test_scsa_groups_arithmetic(channels, head_num, group_channels, head_dim):
 
 
 def test_scsa_batch_independent_and_backward():
-    m = randomize(SCSA(16, head_num=2))
-    x = torch.randn(3, 16, 9, 8)
-    y = m(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 16, 9, 8) * 10
-    torch.testing.assert_close(m(x2)[0], y[0])
-    x.requires_grad_(True)
-    m.train()
-    m(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+    check_batch_independent_and_backward(random_eval(SCSA(16, head_num=2)),
+                                         torch.randn(3, 16, 9, 8))
 
 
 def test_scsa_layouts_dtypes_and_trace():
-    m = randomize(SCSA(16, head_num=2))
-    x = torch.randn(2, 16, 15, 9)
-    with torch.no_grad():
-        y = m(x)
-        torch.testing.assert_close(m(x.to(memory_format=torch.channels_last)), y)
-        traced = torch.jit.trace(m, x)
-        x3 = torch.randn(3, 16, 15, 9)
-        torch.testing.assert_close(traced(x3), m(x3))
-        for dtype in (torch.float16, torch.bfloat16):
-            big = m.to(dtype)(x.to(dtype) * 1e3)
-            assert big.dtype == dtype and torch.isfinite(big).all()
-            torch.testing.assert_close(m(x.to(dtype)).float(), y, rtol=0.05, atol=0.05)
-        m.float()
+    check_layouts_dtypes_and_trace(random_eval(SCSA(16, head_num=2)), torch.randn(2, 16, 15, 9))
 
 
 @pytest.mark.parametrize('kwargs,error,match', [
@@ -205,16 +184,9 @@ def test_scsa_rejects_bad_input():
         SCSA(8)(torch.randn(1, 4, 5, 5))
 
 
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
-
-
 def test_scsa_resnet50_parameter_count():
     # The official placement: after conv2 (the 3x3) of every bottleneck, head_num=1.
-    with_scsa = _resnet50_classifier_params(plugins=[
+    with_scsa = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='SCSA', head_num=1, window_size=7), stages=(True, True, True, True),
              position='after_conv2')
     ])
@@ -225,17 +197,8 @@ def test_scsa_resnet50_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_scsa_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='SCSA'), stages=(False, True, False, True), position=position)
-    ])
-    assert sum(isinstance(m, SCSA) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    m = backbone.layer4[0].scsa
-    assert m.q.weight.grad is not None and torch.isfinite(m.q.weight.grad).all()
+    m = resnet50_with_plugin(SCSA, position).layer4[0].scsa
+    assert_finite_grads(m.q.weight)
 
 
 def test_scsa_takes_the_official_cfg_and_state_dict_names():

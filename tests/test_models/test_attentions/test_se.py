@@ -3,6 +3,8 @@ import torch
 import torch.nn as nn
 
 from mmattn import SE
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import assert_finite_grads, check_batch_independent_and_backward, resnet50_with_plugin
 
 
 def naive_se(x, fc1_w, fc1_b, fc2_w, fc2_b):
@@ -76,17 +78,7 @@ def test_se_configurable_activations():
 
 
 def test_se_batch_independent_and_backward():
-    se = SE(32).eval()
-    x = torch.randn(3, 32, 5, 7)
-    y = se(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 32, 5, 7) * 10
-    torch.testing.assert_close(se(x2)[0], y[0])
-    x.requires_grad_(True)
-    se.train()
-    se(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in se.parameters())
+    check_batch_independent_and_backward(SE(32), torch.randn(3, 32, 5, 7))
 
 
 @pytest.mark.parametrize('kwargs,error,match', [
@@ -107,17 +99,10 @@ def test_se_rejects_bad_input(shape):
         SE(16)(torch.randn(shape))
 
 
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
-
-
 def test_se_resnet50_has_the_papers_parameter_count():
-    plain = _resnet50_classifier_params()
+    plain = resnet50_classifier_params()
     assert plain == 25_557_032  # torchvision's resnet50: 25.56 M
-    with_se = _resnet50_classifier_params(plugins=[
+    with_se = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='SE', reduction=16), stages=(True, True, True, True),
              position='after_conv3')
     ])
@@ -130,14 +115,5 @@ def test_se_resnet50_has_the_papers_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_se_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='SE'), stages=(False, True, False, True), position=position)
-    ])
-    assert sum(isinstance(m, SE) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    se = backbone.layer4[0].se
-    assert se.fc1.weight.grad is not None and torch.isfinite(se.fc1.weight.grad).all()
+    se = resnet50_with_plugin(SE, position).layer4[0].se
+    assert_finite_grads(se.fc1.weight)

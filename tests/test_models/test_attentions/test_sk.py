@@ -1,8 +1,10 @@
 import pytest
 import torch
-import torch.nn as nn
 
 from mmattn import SK
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward, naive_bn,
+                      naive_grouped_conv, randomize, resnet50_with_plugin)
 
 SHAPES = [(1, 64, 1, 1), (3, 64, 3, 5), (3, 64, 7, 9), (1, 64, 7, 9)]
 CONFIGS = {
@@ -10,40 +12,6 @@ CONFIGS = {
     'seed': dict(kernels=(1, 3, 5, 7), dilations=None, groups=1, reduction=8),
     'mixed': dict(kernels=(5, 3, 1), dilations=(1, 3, 2), groups=4, reduction=4, min_channels=4),
 }
-
-
-def _randomize(module):
-    """Non-trivial values everywhere, BN running statistics included, so a dropped term shows."""
-    for p in module.parameters():
-        nn.init.normal_(p, std=0.5)
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.normal_(m.running_mean, std=0.5)
-            nn.init.uniform_(m.running_var, 0.5, 2.0)
-
-
-def naive_group_conv(x, weight, groups, dilation):
-    """Zero-padded, stride-1 'same' grouped dilated convolution without bias, by kernel offsets."""
-    B, C, H, W = x.shape
-    k = weight.shape[-1]
-    p = dilation * (k - 1) // 2
-    xp = torch.zeros(B, C, H + 2 * p, W + 2 * p, dtype=x.dtype)
-    xp[:, :, p:p + H, p:p + W] = x
-    xp = xp.view(B, groups, C // groups, H + 2 * p, W + 2 * p)
-    w = weight.view(groups, weight.shape[0] // groups, C // groups, k, k)
-    out = 0
-    for i in range(k):
-        for j in range(k):
-            patch = xp[..., i * dilation:i * dilation + H, j * dilation:j * dilation + W]
-            out = out + torch.einsum('goc,bgchw->bgohw', w[..., i, j], patch)
-    return out.reshape(B, -1, H, W)
-
-
-def _bn_eval(z, bn):
-    shape = (1, -1) + (1, ) * (z.dim() - 2)
-    return ((z - bn.running_mean.double().view(shape))
-            / torch.sqrt(bn.running_var.double().view(shape) + bn.eps)
-            * bn.weight.double().view(shape) + bn.bias.double().view(shape))
 
 
 def naive_sk(x, sk):
@@ -54,12 +22,12 @@ def naive_sk(x, sk):
     # Split: U_m = ReLU(BN(conv_m(x))).
     U = []
     for conv, d in zip(sk.convs, sk.dilations):
-        u = naive_group_conv(x, conv.conv.weight.double(), sk.groups, d)
-        U.append(torch.clamp(_bn_eval(u, conv.bn), min=0))
+        u = naive_grouped_conv(x, conv.conv.weight, sk.groups, d)
+        U.append(torch.clamp(naive_bn(u, conv.bn), min=0))
     # Fuse: s = GAP(sum_m U_m), z = ReLU(BN(W s)).
     s = sum(U).mean((2, 3))  # [B, C]
     z = torch.einsum('dc,bc->bd', sk.fc_reduce.conv.weight.double()[:, :, 0, 0], s)
-    z = torch.clamp(_bn_eval(z, sk.fc_reduce.bn), min=0)
+    z = torch.clamp(naive_bn(z, sk.fc_reduce.bn), min=0)
     # Select: a_m = softmax over m of A_m z, V = sum_m a_m U_m.
     A = sk.fc_select.weight.double()[:, :, 0, 0].view(M, C, -1)
     logits = torch.einsum('mcd,bd->bmc', A, z)
@@ -72,7 +40,7 @@ def naive_sk(x, sk):
 @pytest.mark.parametrize('config', list(CONFIGS))
 def test_sk_matches_naive(shape, config):
     sk = SK(shape[1], **CONFIGS[config]).eval()
-    _randomize(sk)
+    randomize(sk)
     x = torch.randn(shape)
     with torch.no_grad():
         y = sk(x)
@@ -83,7 +51,7 @@ def test_sk_matches_naive(shape, config):
 def test_sk_single_branch_is_its_conv():
     # M = 1: the softmax over one branch is 1 and SK reduces to conv-BN-ReLU.
     sk = SK(32, kernels=(3, ), dilations=None, groups=8).eval()
-    _randomize(sk)
+    randomize(sk)
     x = torch.randn(2, 32, 5, 6)
     torch.testing.assert_close(sk(x), sk.convs[0](x))
 
@@ -113,18 +81,7 @@ def test_sk_layers_and_parameter_count():
 
 
 def test_sk_batch_independent_and_backward():
-    sk = SK(64).eval()
-    _randomize(sk)
-    x = torch.randn(3, 64, 5, 7)
-    y = sk(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 64, 5, 7) * 10
-    torch.testing.assert_close(sk(x2)[0], y[0])
-    x.requires_grad_(True)
-    sk.train()
-    sk(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in sk.parameters())
+    check_batch_independent_and_backward(randomize(SK(64)), torch.randn(3, 64, 5, 7))
 
 
 @pytest.mark.parametrize('kwargs,error,match', [
@@ -169,13 +126,10 @@ def test_sknet50_has_the_papers_parameter_count():
 def test_sk_resnet50_plugin_parameter_count():
     # As an mmdet plugin SK is an extra C -> C unit, not the paper's replacement of conv2:
     # these are the README's numbers for the two plugin positions, not the paper's.
-    from mmdet.models.backbones import ResNet
-
     def params(position):
-        backbone = ResNet(depth=50, plugins=[
+        return resnet50_classifier_params(plugins=[
             dict(cfg=dict(type='SK'), stages=(True, True, True, True), position=position)
         ])
-        return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
 
     assert params('after_conv2') == 26_642_984
     assert params('after_conv3') == 40_745_960
@@ -183,20 +137,9 @@ def test_sk_resnet50_plugin_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_sk_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='SK'), stages=(False, True, False, True), position=position)
-    ])
-    assert sum(isinstance(m, SK) for m in backbone.modules()) == 4 + 3
     # Batch 2: in training mode the BN of the fuse step needs more than one sample.
-    x = torch.randn(2, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (2, 2048, 2, 2)
-    out.sum().backward()
-    sk = backbone.layer4[0].sk
-    for p in (sk.convs[1].conv.weight, sk.fc_reduce.conv.weight, sk.fc_select.weight):
-        assert p.grad is not None and torch.isfinite(p.grad).all()
-    assert torch.isfinite(x.grad).all()
+    sk = resnet50_with_plugin(SK, position, batch_size=2).layer4[0].sk
+    assert_finite_grads(sk.convs[1].conv.weight, sk.fc_reduce.conv.weight, sk.fc_select.weight)
 
 
 @pytest.mark.parametrize('shape', [(2, 64, 1, 1), (3, 64, 7, 9)])
@@ -204,7 +147,7 @@ def test_sk_training_layout_paths_agree(shape):
     # In training on CPU the dilated branches of an NCHW input run channels_last (speed);
     # a channels_last input takes the plain path. Outputs and gradients must agree.
     sk = SK(64).train()
-    _randomize(sk)
+    randomize(sk)
     x = torch.randn(shape)
     results = []
     for inp in (x.clone(), x.contiguous(memory_format=torch.channels_last)):

@@ -1,28 +1,17 @@
 import pytest
 import torch
-import torch.nn as nn
 
 from mmattn import TripletAttention
-
-
-def naive_conv2d(z, w):
-    """'Same' cross-correlation of z (B, I, P, Q) with w (1, I, k, k), term by term."""
-    k = w.shape[-1]
-    B, I, P, Q = z.shape
-    zp = torch.zeros(B, I, P + k - 1, Q + k - 1, dtype=z.dtype)
-    zp[:, :, k // 2:k // 2 + P, k // 2:k // 2 + Q] = z
-    out = torch.zeros(B, 1, P, Q, dtype=z.dtype)
-    for i in range(I):
-        for a in range(k):
-            for b in range(k):
-                out[:, 0] += w[0, i, a, b] * zp[:, i, a:a + P, b:b + Q]
-    return out
+from mmattn.analysis.params import resnet50_classifier_params
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward,
+                      check_layouts_dtypes_and_trace, naive_grouped_conv, randomize,
+                      resnet50_with_plugin)
 
 
 def naive_gate(z, conv, bn):
     """Official AttentionGate on a rotated tensor z (B, D, P, Q): Z-pool over D, conv, BN."""
     pooled = torch.stack((z.max(1).values, z.sum(1) / z.shape[1]), dim=1)  # max first
-    y = naive_conv2d(pooled, conv.weight.double())
+    y = naive_grouped_conv(pooled, conv.weight)
     y = (y - bn.running_mean.double()) / torch.sqrt(bn.running_var.double() + bn.eps)
     y = y * bn.weight.double() + bn.bias.double()
     return z / (1 + torch.exp(-y))
@@ -38,15 +27,9 @@ def naive_triplet(x, m):
     return (out_cw + out_hc + naive_gate(x, m.hw.conv, m.hw.bn)) / 3
 
 
-def randomize(m):
-    """Non-trivial weights, BN affine and running statistics."""
-    for name, p in m.named_parameters():
-        nn.init.normal_(p, mean=1.0 if name.endswith('bn.weight') else 0.0, std=0.5)
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.5)
-            mod.running_var.uniform_(0.5, 2.0)
-    return m.eval()
+def random_eval(m):
+    """Non-trivial weights, BN affine (weights around 1) and running statistics; eval mode."""
+    return randomize(m, norm_weight_mean=1.0).eval()
 
 
 @pytest.mark.parametrize('shape,kernel_size,no_spatial', [
@@ -58,7 +41,7 @@ def randomize(m):
     ((2, 12, 11, 13), 5, True),
 ])
 def test_triplet_matches_naive(shape, kernel_size, no_spatial):
-    m = randomize(TripletAttention(shape[1], kernel_size=kernel_size, no_spatial=no_spatial))
+    m = random_eval(TripletAttention(shape[1], kernel_size=kernel_size, no_spatial=no_spatial))
     x = torch.randn(shape)
     with torch.no_grad():
         y = m(x)
@@ -68,7 +51,7 @@ def test_triplet_matches_naive(shape, kernel_size, no_spatial):
 
 def test_triplet_branches_are_not_interchangeable():
     # The H-C branch convolves the (H, C) plane: its kernel must not be applied transposed.
-    m = randomize(TripletAttention(6))
+    m = random_eval(TripletAttention(6))
     x = torch.randn(2, 6, 5, 8)
     with torch.no_grad():
         y = m(x)
@@ -90,33 +73,11 @@ def test_triplet_parameters_and_layers():
 
 
 def test_triplet_batch_independent_and_backward():
-    m = randomize(TripletAttention(8))
-    x = torch.randn(3, 8, 5, 7)
-    y = m(x)
-    x2 = x.clone()
-    x2[1:] = torch.randn(2, 8, 5, 7) * 10
-    torch.testing.assert_close(m(x2)[0], y[0])
-    x.requires_grad_(True)
-    m.train()
-    m(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+    check_batch_independent_and_backward(random_eval(TripletAttention(8)), torch.randn(3, 8, 5, 7))
 
 
 def test_triplet_layouts_dtypes_and_trace():
-    m = randomize(TripletAttention(16))
-    x = torch.randn(2, 16, 7, 9)
-    with torch.no_grad():
-        y = m(x)
-        torch.testing.assert_close(m(x.to(memory_format=torch.channels_last)), y)
-        traced = torch.jit.trace(m, x)
-        x3 = torch.randn(3, 16, 7, 9)
-        torch.testing.assert_close(traced(x3), m(x3))
-        for dtype in (torch.float16, torch.bfloat16):
-            big = m.to(dtype)(x.to(dtype) * 1e3)
-            assert big.dtype == dtype and torch.isfinite(big).all()
-            torch.testing.assert_close(m(x.to(dtype)).float(), y, rtol=0.05, atol=0.05)
-        m.float()
+    check_layouts_dtypes_and_trace(random_eval(TripletAttention(16)), torch.randn(2, 16, 7, 9))
 
 
 @pytest.mark.parametrize('kwargs,error,match', [
@@ -136,15 +97,8 @@ def test_triplet_rejects_bad_input():
         TripletAttention(8)(torch.randn(1, 4, 5, 5))
 
 
-def _resnet50_classifier_params(plugins=None):
-    """ResNet-50 as an ImageNet classifier: mmdet's backbone plus the 2048 -> 1000 fc."""
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, plugins=plugins)
-    return sum(p.numel() for p in backbone.parameters()) + 2048 * 1000 + 1000
-
-
 def test_triplet_resnet50_has_the_papers_parameter_count():
-    with_triplet = _resnet50_classifier_params(plugins=[
+    with_triplet = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='TripletAttention'), stages=(True, True, True, True),
              position='after_conv3')
     ])
@@ -155,24 +109,14 @@ def test_triplet_resnet50_has_the_papers_parameter_count():
 
 @pytest.mark.parametrize('position', ['after_conv1', 'after_conv2', 'after_conv3'])
 def test_triplet_in_every_bottleneck_position(position):
-    from mmdet.models.backbones import ResNet
-    backbone = ResNet(depth=50, out_indices=(3, ), plugins=[
-        dict(cfg=dict(type='TripletAttention'), stages=(False, True, False, True),
-             position=position)
-    ])
-    assert sum(isinstance(m, TripletAttention) for m in backbone.modules()) == 4 + 3
-    x = torch.randn(1, 3, 37, 45, requires_grad=True)
-    (out, ) = backbone(x)
-    assert out.shape == (1, 2048, 2, 2)
-    out.sum().backward()
-    m = backbone.layer4[0].triplet
+    m = resnet50_with_plugin(TripletAttention, position).layer4[0].triplet
     assert m.in_channels == (512 if position != 'after_conv3' else 2048)
-    assert m.hw.conv.weight.grad is not None and torch.isfinite(m.hw.conv.weight.grad).all()
+    assert_finite_grads(m.hw.conv.weight)
 
 
 def test_triplet_gradient_matches_naive():
     # With x requiring grad, Z-pool takes max(dim) (index backward) instead of amax.
-    m = randomize(TripletAttention(6))
+    m = random_eval(TripletAttention(6))
     x = torch.randn(2, 6, 5, 7, requires_grad=True)
     y = m(x)
     g = torch.randn_like(y)
