@@ -5,7 +5,8 @@ tensor bytes PyTorch allocates during a call: exact and repeatable, but blind to
 what oneDNN/BLAS allocate outside PyTorch and to the interpreter itself. Targets
 such as "below 0.75 GB peak process memory" are about the whole process, so this
 runs the call in a fresh interpreter (nothing cached by earlier rows) and reads
-the kernel's high-water mark of its resident set (``ru_maxrss``), before the
+the kernel's high-water mark of its resident set (``VmHWM``; ``ru_maxrss``
+where there is no /proc), before the
 module runs (torch + mmattn imported, module and input built) and after one
 call. Linux and macOS only (``resource``).
 
@@ -20,6 +21,16 @@ from typing import Any, Dict, Optional, Sequence
 
 
 def _max_rss_bytes() -> int:
+    # Linux: the high-water mark of this address space. ru_maxrss would be wrong
+    # here: it survives fork + exec, so a child started by a big benchmark process
+    # reports its parent's peak.
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
@@ -56,7 +67,9 @@ def process_peak_rss(spec_text: str, shape: Sequence[int], backward: bool = True
     """:func:`measure_here` in a fresh interpreter; its two high-water marks in bytes."""
     payload = json.dumps(dict(spec=spec_text, shape=list(shape), backward=backward,
                               threads=threads, overrides=overrides or {}))
-    result = subprocess.run([sys.executable, '-m', __name__, '--json', payload],
+    # -c, not -m: mmattn.analysis imports this module, and runpy warns about a rerun.
+    code = f'import sys; from {__name__} import main; main(sys.argv[1:])'
+    result = subprocess.run([sys.executable, '-c', code, '--json', payload],
                             capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f'process memory run of {spec_text} failed: '
