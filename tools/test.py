@@ -4,11 +4,8 @@
         [--show-dir DIR] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
-
-from mmattn.engine import LAUNCHERS, load_config, setup_test_cfg, test
+from mmattn.engine import add_launch_arguments, load_config, parse_launch_args, setup_test_cfg, test
 
 
 def parse_args():
@@ -18,14 +15,8 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--show-dir', help='save the drawn predictions in this dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. test_dataloader.batch_size=2')
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_arguments(parser, 'test_dataloader.batch_size=2')
+    return parse_launch_args(parser)
 
 
 def main():

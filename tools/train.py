@@ -4,11 +4,9 @@
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
-
-from mmattn.engine import LAUNCHERS, load_config, setup_train_cfg, train
+from mmattn.engine import (add_launch_arguments, load_config, parse_launch_args, setup_train_cfg,
+                           train)
 
 
 def parse_args():
@@ -20,15 +18,8 @@ def parse_args():
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or without a path from the '
                         'latest checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_arguments(parser, 'train_cfg.max_iters=100')
+    return parse_launch_args(parser)
 
 
 def main():

@@ -3,10 +3,11 @@
 Importing this package registers ``ValBeforeTrainHook`` and ``AutocastOptimWrapper`` in
 mmengine's root registries (``import mmattn`` alone does not).
 """
-from .entry import (LAUNCHERS, build_runner, load_config, setup_test_cfg, setup_train_cfg, test,
-                    train)
+from .entry import (LAUNCHERS, add_launch_arguments, build_runner, load_config, parse_launch_args,
+                    setup_test_cfg, setup_train_cfg, test, train)
 from .hooks import ValBeforeTrainHook
 from .optim_wrapper import AutocastOptimWrapper
 
-__all__ = ['LAUNCHERS', 'load_config', 'setup_train_cfg', 'setup_test_cfg', 'build_runner',
-           'train', 'test', 'ValBeforeTrainHook', 'AutocastOptimWrapper']
+__all__ = ['LAUNCHERS', 'add_launch_arguments', 'parse_launch_args', 'load_config',
+           'setup_train_cfg', 'setup_test_cfg', 'build_runner', 'train', 'test',
+           'ValBeforeTrainHook', 'AutocastOptimWrapper']

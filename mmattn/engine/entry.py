@@ -14,20 +14,39 @@ The rules follow mmdet's and mmseg's own tools (``--work-dir``, ``--amp``, ``--r
 - The checkpoint loading shim of :mod:`mmattn.compat` is applied before the runner
   loads anything (resume and ``load_from`` on torch >= 2.6).
 """
+import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 from mmattn.compat import apply_compat
 
-__all__ = ['LAUNCHERS', 'load_config', 'setup_train_cfg', 'setup_test_cfg', 'build_runner',
-           'train', 'test']
+__all__ = ['LAUNCHERS', 'add_launch_arguments', 'parse_launch_args', 'load_config',
+           'setup_train_cfg', 'setup_test_cfg', 'build_runner', 'train', 'test']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> None:
+    """The arguments train.py and test.py share: ``--cfg-options``, ``--launcher``, local rank."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help=f'override config settings, e.g. {cfg_example}')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser,
+                      argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse, and export the local rank as ``LOCAL_RANK`` unless a launcher already did."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
