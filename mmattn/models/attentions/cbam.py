@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import MapSpec, check_feature_map, check_positive_int
 
 
 @ROOT_MODELS.register_module()
@@ -51,6 +51,8 @@ class CBAM(BaseModule):
     """
 
     _abbr_ = 'cbam'
+    _maps_ = {'channel_gate': MapSpec('channel_gate', 'BC11', 'channel'),
+              'spatial_gate': MapSpec('spatial_gate', 'B1HW', 'spatial')}
 
     def __init__(self,
                  in_channels: int,

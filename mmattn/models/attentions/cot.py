@@ -13,7 +13,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
 
 
 @ROOT_MODELS.register_module()
@@ -56,6 +56,9 @@ class CoTAttention(BaseModule):
     """
 
     _abbr_ = 'cot'
+    # The softmax over positions that weights the values, one map per channel.
+    _maps_ = {'spatial_attention': MapSpec('spatial_attention', 'BCHW', 'spatial', 'softmax',
+                                           'HW')}
 
     def __init__(self,
                  in_channels: int,
@@ -89,6 +92,7 @@ class CoTAttention(BaseModule):
         self.attention_embed = ConvModule(
             2 * in_channels, hidden, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.attention_out = nn.Conv2d(hidden, in_channels * kernel_size**2, 1)
+        self.spatial_attention = AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CoTAttention', x, self.in_channels)
@@ -105,5 +109,5 @@ class CoTAttention(BaseModule):
         logits = F.conv2d(a, weight, bias)  # [B, C, H, W]
         # Softmax over H*W in fp32: fp16/bf16 logits of ~1e3 stay exact enough.
         att = logits.reshape(B, C, H * W).softmax(-1, dtype=torch.float32)  # [B, C, HW]
-        k2 = att.to(v.dtype).view(B, C, H, W) * v  # [B, C, H, W]
+        k2 = self.spatial_attention(att.to(v.dtype).view(B, C, H, W)) * v  # [B, C, H, W]
         return k1 + k2

@@ -13,7 +13,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import MapSpec, check_feature_map, check_positive_int
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
@@ -50,6 +50,7 @@ class ECA(BaseModule):
     """
 
     _abbr_ = 'eca'
+    _maps_ = {'channel_gate': MapSpec('gate', 'B1C', 'channel')}
 
     def __init__(self,
                  in_channels: int,

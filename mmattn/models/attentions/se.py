@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import MapSpec, check_feature_map, check_positive_int
 
 
 @ROOT_MODELS.register_module()
@@ -40,6 +40,7 @@ class SE(BaseModule):
     """
 
     _abbr_ = 'se'
+    _maps_ = {'channel_gate': MapSpec('gate', 'BC11', 'channel')}
 
     def __init__(self,
                  in_channels: int,

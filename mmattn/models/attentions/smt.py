@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
 
 
 @ROOT_MODELS.register_module()
@@ -57,6 +57,9 @@ class ScaleAwareModulation(BaseModule):
     """
 
     _abbr_ = 'sam'
+    # The modulator that scales v, per channel and position: a modulation network's
+    # attention, unbounded.
+    _maps_ = {'modulator': MapSpec('modulator', 'BCHW', 'spatial', None)}
 
     def __init__(self,
                  in_channels: int,
@@ -87,6 +90,7 @@ class ScaleAwareModulation(BaseModule):
         self.bn = build_norm_layer(norm_cfg, in_channels * expand_ratio)[1]
         self.act = build_activation_layer(act_cfg.copy())
         self.proj1 = nn.Conv2d(in_channels * expand_ratio, in_channels, 1)
+        self.modulator = AttentionMap()
         self.proj = nn.Linear(in_channels, in_channels) if out_proj else nn.Identity()
         self.proj_drop = nn.Dropout(proj_drop)
 
@@ -106,7 +110,7 @@ class ScaleAwareModulation(BaseModule):
         weight = self.proj0.weight.view(self.head_channels, -1, self.num_heads)
         s = torch.einsum('bghwi,goi->bhwgo', s, weight).reshape(B, H, W, -1)
         s = (s + self.proj0.bias).permute(0, 3, 1, 2)  # [B, C*e, H, W]
-        s = self.proj1(self.act(self.bn(s)))  # [B, C, H, W]
+        s = self.modulator(self.proj1(self.act(self.bn(s))))  # [B, C, H, W]
         out = s.permute(0, 2, 3, 1) * v  # [B, H, W, C]
         return self.proj_drop(self.proj(out))
 

@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
 
 
 def _zpool(x: Tensor, dim: int) -> Tensor:
@@ -60,6 +60,9 @@ class TripletAttention(BaseModule):
     """
 
     _abbr_ = 'triplet'
+    _maps_ = {'cw_gate': MapSpec('cw_gate', 'B1CW', 'profile'),
+              'hc_gate': MapSpec('hc_gate', 'B1HC', 'profile'),
+              'hw_gate': MapSpec('hw_gate', 'B1HW', 'spatial')}
 
     def __init__(self,
                  in_channels: int,
@@ -86,20 +89,21 @@ class TripletAttention(BaseModule):
         if not self.no_spatial:
             self.hw = branch()
         self.gate = build_activation_layer(gate_cfg.copy())
+        self.cw_gate, self.hc_gate, self.hw_gate = AttentionMap(), AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('TripletAttention', x, self.in_channels)
         scale = 1.0 / (2 if self.no_spatial else 3)
         # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
         z = _zpool(x, 2)  # [B, 2, C, W]
-        g_cw = self.gate(self.cw(z)).transpose(1, 2) * scale  # [B, C, 1, W]
+        g_cw = self.cw_gate(self.gate(self.cw(z))).transpose(1, 2) * scale  # [B, C, 1, W]
         # H-C branch: Z-pool over W; the official code convolves the (H, C)
         # plane, so convolve a transposed view of the small pooled map.
         z = _zpool(x, 3).transpose(2, 3)  # [B, 2, H, C]
-        g_hc = self.gate(self.hc(z)).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
+        g_hc = self.hc_gate(self.gate(self.hc(z))).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
         gates = g_cw + g_hc  # [B, C, H, W]
         if not self.no_spatial:
             # H-W branch: Z-pool over C.
             z = _zpool(x, 1)  # [B, 2, H, W]
-            gates = gates + self.gate(self.hw(z)) * scale  # [B, C, H, W]
+            gates = gates + self.hw_gate(self.gate(self.hw(z))) * scale  # [B, C, H, W]
         return x * gates  # [B, C, H, W]

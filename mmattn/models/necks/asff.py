@@ -13,7 +13,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_positive_int
+from ..utils import AttentionMap, MapSpec, check_positive_int
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -88,6 +88,10 @@ class ASFF(BaseModule):
             config. Default: None (ConvModule's Kaiming init).
     """
 
+    # The fusion weights of each target level (the i-th call of the probe is level i).
+    _maps_ = {'fusion_weights': MapSpec('fusion_weights', 'BLHW', 'spatial', 'softmax', 'L',
+                                        series='split', series_name='from level')}
+
     def __init__(self,
                  in_channels: Union[int, Sequence[int]],
                  out_channels: Union[int, Sequence[int]],
@@ -117,6 +121,7 @@ class ASFF(BaseModule):
         self.weight_convs = nn.ModuleList()
         self.weight_logits = nn.ModuleList()
         self.expands = nn.ModuleList()
+        self.fusion_weights = AttentionMap()
         for level, channels in enumerate(self.in_channels):
             resizers = nn.ModuleList()
             for source, source_channels in enumerate(self.in_channels):
@@ -168,7 +173,8 @@ class ASFF(BaseModule):
                 resized.append(y)
             compressed = [conv(y) for conv, y in zip(self.weight_convs[level], resized)]
             logits = self.weight_logits[level](torch.cat(compressed, 1))  # [B, L, H_l, W_l]
-            weight = logits.float().softmax(1).to(logits.dtype)  # [B, L, H_l, W_l]
+            weight = self.fusion_weights(
+                logits.float().softmax(1).to(logits.dtype))  # [B, L, H_l, W_l]
             fused = resized[0] * weight[:, 0:1]
             for source in range(1, self.num_levels):
                 fused = fused + resized[source] * weight[:, source:source + 1]  # [B, C_l, H, W]

@@ -1,3 +1,4 @@
+from .attention_map import AttentionMap, MapSpec, declared_maps
 from .checks import check_feature_map, check_positive_int
 
-__all__ = ['check_feature_map', 'check_positive_int']
+__all__ = ['AttentionMap', 'MapSpec', 'declared_maps', 'check_feature_map', 'check_positive_int']
