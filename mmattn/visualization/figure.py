@@ -204,7 +204,7 @@ def build_panels(records: Sequence[CapturedMap],
                             value_range=(float(d.min()), float(d.max())))
                 if kind == 'query':
                     data['points'] = [pixels[p]]
-                panels.append(Panel('overlay', f'{title}\n{labels[p]}',
+                panels.append(Panel('overlay', f'{title}\n{labels[p]}'.rstrip(),
                                     (record.module_name, ), (name, ), data))
         elif kind == 'profile':
             order = value.mean(1).argsort(descending=True)

@@ -167,7 +167,8 @@ def visualize_images(config,
 
     Returns:
         list[dict]: Per image: ``image``, ``figure``, ``numbers``, ``panels`` (paths),
-        ``modules`` (the module paths shown) and ``seconds`` (inference and drawing).
+        ``modules`` (the module paths shown), ``seconds`` (inference, drawing and
+        writing) and ``inference_seconds`` (the model's forward pass with the hooks).
     """
     import mmcv
     if index not in ('md', 'html'):
@@ -189,6 +190,7 @@ def visualize_images(config,
             start = time.perf_counter()
             collector.clear()
             data_sample = _inference(model, task, path, pipeline)
+            inference = time.perf_counter() - start
             image = mmcv.imread(path, channel_order='rgb')
             predictions = draw_predictions(visualizer, image, data_sample, score_thr)
             figure, panels, numbers = attention_figure(
@@ -201,9 +203,10 @@ def visualize_images(config,
             seconds = time.perf_counter() - start
             shown = module_names(panels)
             with open(files['panels'], 'w') as f:
-                json.dump(dict(image=path, seconds=seconds, modules=shown,
-                               panels=panel_summary(panels)), f, indent=1)
-            results.append(dict(image=path, seconds=seconds, modules=shown, **files))
+                json.dump(dict(image=path, seconds=seconds, inference_seconds=inference,
+                               modules=shown, panels=panel_summary(panels)), f, indent=1)
+            results.append(dict(image=path, seconds=seconds, inference_seconds=inference,
+                                modules=shown, **files))
     _write_index(results, out_dir, index, config, checkpoint)
     return results
 

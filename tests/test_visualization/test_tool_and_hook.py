@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 DEMO = CONFIG_DIR / 'demo' / 'retinanet_r18-se_fpn_300i_toy-coco.py'
 EVERY = CONFIG_DIR / 'demo' / 'retinanet_r18-every-attention_fpn-asff_300i_toy-coco.py'
+SEG = CONFIG_DIR / 'demo' / 'fcn_r18-se-d8-gn_toy-ade-128.py'
 TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'visualize_attention.py'
 
 
@@ -228,3 +229,19 @@ def test_tool_draws_every_module_and_its_numbers_are_the_modules_tensors(toy, tm
     for level, weight in enumerate(weights):
         np.testing.assert_allclose(numbers[f'map/neck.1.fusion_weights[{level}]'],
                                    weight[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_tool_draws_a_segmentor(tmp_path):
+    from mmattn.datasets import make_toy_ade20k
+    root = tmp_path / 'toy_ade'
+    make_toy_ade20k(str(root), seed=1, num_train=1, num_val=1, img_size=96)
+    (image_path, ) = (root / 'images' / 'validation').iterdir()
+    out = tmp_path / 'figures'
+    # The FCN demo with CBAM instead of SE in its stage-4 BasicBlocks, untrained.
+    _run_tool([SEG, 'none', image_path, '--out-dir', out, '--cfg-options',
+               'model.backbone.plugins.0.cfg.type=CBAM'])
+    summary = _load_json(out / f'{image_path.stem}.json')
+    assert summary['modules'] == ['backbone.layer4.0.cbam', 'backbone.layer4.1.cbam']
+    styles = [p['style'] for p in summary['panels']]
+    assert styles == ['image', 'overlay', 'overlay', 'bars']  # predictions first
+    assert all(p['image_shape'] == [96, 96, 3] for p in summary['panels'] if 'image_shape' in p)

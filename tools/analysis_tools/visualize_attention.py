@@ -63,8 +63,8 @@ def main(argv=None):
         stages=args.stages, points=args.query, device=args.device, score_thr=args.score_thr,
         index=args.index, cfg_options=args.cfg_options)
     for r in results:
-        print_log(f"{r['figure']}: {len(r['modules'])} modules, {r['seconds']:.2f} s",
-                  logger='current')
+        print_log(f"{r['figure']}: {len(r['modules'])} modules, {r['seconds']:.2f} s "
+                  f"({r['inference_seconds']:.2f} s inference)", logger='current')
     print_log(f'index: {args.out_dir}/index.{args.index}', logger='current')
 
 

@@ -66,7 +66,9 @@ class ASFF(BaseModule):
     asff(feats, return_weights=True)``, ``weights[l]`` of shape
     ``(B, L, H_l, W_l)``, summing to 1 over dim 1 (in a detector built from
     the list above, ``asff`` is ``model.neck[1]`` and ``feats`` is
-    ``model.neck[0](model.backbone(images))``).
+    ``model.neck[0](model.backbone(images))``). In a plain forward pass they
+    go through the probe ``fusion_weights`` (its i-th call is level i), which
+    is how ``mmattn.visualization`` collects and draws them in any model.
 
     Args:
         in_channels (int | Sequence[int]): Channels of each input level; one
