@@ -124,9 +124,15 @@ def _short(name: str) -> str:
 
 
 def _range_of(spec, values: np.ndarray) -> Tuple[float, float]:
-    if spec.range in ('gate', 'softmax') and spec.kind in ('channel', 'profile'):
-        return 0.0, 1.0
-    return float(values.min()), float(values.max())
+    """The axis or colour range of a panel: the values' own, a little wider, within the
+    range the map's math promises. (Trained gates often sit in a narrow band, e.g. SE's
+    around 0.5; a fixed [0, 1] would flatten the differences between channels.)"""
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.05 * (high - low), 1e-3)
+    low, high = low - pad, high + pad
+    if spec.range in ('gate', 'softmax'):
+        low, high = max(low, 0.0), min(high, 1.0)
+    return low, high
 
 
 def build_panels(records: Sequence[CapturedMap],
@@ -278,7 +284,8 @@ def render_figure(panels: Sequence[Panel],
                 ax.scatter([x], [y], s=8, c='black')
         elif panel.style == 'bars':
             for label, values in data['series'].items():
-                ax.stairs(values, fill=True, alpha=0.45, label=label)
+                # Outlines, so that series lying on top of each other stay visible.
+                ax.stairs(values, baseline=None, linewidth=1.2, label=label)
             ax.set_ylim(*data['value_range'])
             ax.set_xlabel(data['xlabel'], fontsize=6)
             ax.set_ylabel(data['ylabel'], fontsize=6)

@@ -177,8 +177,10 @@ def visualize_images(config,
         raise ValueError('visualize_attention: no images given')
     model, task = init_model(config, checkpoint, device, cfg_options)
     pipeline = _detection_pipeline(model) if task == 'mmdet' else None
-    visualizer = build_prediction_visualizer(model.cfg.visualizer,
-                                             getattr(model, 'dataset_meta', None))
+    visualizer_cfg = model.cfg.get('visualizer', None)
+    # A config without a visualizer gets figures without the predictions panel.
+    visualizer = visualizer_cfg and build_prediction_visualizer(
+        visualizer_cfg, getattr(model, 'dataset_meta', None))
     os.makedirs(out_dir, exist_ok=True)
     results = []
     with AttentionMapCollector(model, modules, stages) as collector:
@@ -192,7 +194,8 @@ def visualize_images(config,
             data_sample = _inference(model, task, path, pipeline)
             inference = time.perf_counter() - start
             image = mmcv.imread(path, channel_order='rgb')
-            predictions = draw_predictions(visualizer, image, data_sample, score_thr)
+            predictions = visualizer and draw_predictions(visualizer, image, data_sample,
+                                                          score_thr)
             figure, panels, numbers = attention_figure(
                 collector.records(), 0, data_sample, image, points, points_in_pixels=True,
                 predictions=predictions, title=osp.basename(path))
