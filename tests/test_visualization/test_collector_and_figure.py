@@ -170,3 +170,18 @@ def test_hook_arguments_are_checked():
         AttentionVisHook(interval=0)
     with pytest.raises(ValueError, match='AttentionVisHook: points'):
         AttentionVisHook(points=[(1.5, 0.5)])
+
+
+def test_hook_picks_every_nth_validation_image_across_batches():
+    from types import SimpleNamespace
+    hook = AttentionVisHook(interval=3)
+    runner = SimpleNamespace(model=nn.Linear(1, 1))  # no maps: nothing to draw
+    chosen = []
+    for epoch in range(2):  # the count starts again with each validation run
+        hook.before_val_epoch(runner)
+        for i, n in enumerate((2, 2, 2, 1)):
+            batch = dict(data_samples=[None] * n)
+            hook.before_val_iter(runner, i, batch)
+            chosen.append(list(hook._chosen))
+            hook.after_val_iter(runner, i, batch, outputs=[None] * n)
+    assert chosen == [[0], [1], [], [0]] * 2  # images 0, 3 and 6 of 7
