@@ -10,6 +10,7 @@ visualizer (``DetLocalVisualizer``, ``SegLocalVisualizer``).
 import copy
 import inspect
 import json
+import logging
 import os
 import os.path as osp
 import time
@@ -177,6 +178,12 @@ def visualize_images(config,
         raise ValueError('visualize_attention: no images given')
     model, task = init_model(config, checkpoint, device, cfg_options)
     pipeline = _detection_pipeline(model) if task == 'mmdet' else None
+    if task == 'mmseg' and (model.cfg.model.get('test_cfg') or {}).get('mode') == 'slide':
+        from mmengine.logging import print_log
+        print_log("visualize_attention: the config's test_cfg mode is 'slide': the model runs "
+                  'once per window, so each map is one window\'s, drawn as if it covered the '
+                  "image; use --cfg-options model.test_cfg.mode=whole", logger='current',
+                  level=logging.WARNING)
     visualizer_cfg = model.cfg.get('visualizer', None)
     # A config without a visualizer gets figures without the predictions panel.
     visualizer = visualizer_cfg and build_prediction_visualizer(
