@@ -64,7 +64,7 @@ def _parse_stem(state: Dict[str, Tensor], family: SourceFamily, source: str
         if convs and len(convs) == len(bns):
             return 'deep', list(zip(convs, bns))
     deep = ' (conv1.0-6 + bn1)' if family.deep_stem == 'timm' else ''
-    _fail(f'{source} is not a {family.title} checkpoint: its stem is neither conv1 + bn1 '
+    _fail(f'{source} is not a checkpoint of {family.title}: its stem is neither conv1 + bn1 '
           f'nor a deep stem the family names{deep}; its first keys: {first_keys(state)}')
 
 
@@ -81,10 +81,10 @@ def parse_source(state: Dict[str, Tensor], meta: Dict[str, Any], family: SourceF
         else:
             unknown.append(key)
     if 'layer1.0.conv1.weight' not in backbone:
-        _fail(f'{source} is not a {family.title} checkpoint: it has no '
+        _fail(f'{source} is not a checkpoint of {family.title}: it has no '
               f'{family.prefix}layer1.0.conv1.weight (its first keys: {first_keys(state)})')
     if unknown:
-        _fail(f'{source} is not a {family.title} checkpoint: {unknown[0]!r} lies outside its '
+        _fail(f'{source} is not a checkpoint of {family.title}: {unknown[0]!r} lies outside its '
               f'backbone ({family.prefix or "no prefix"}) and classifier '
               f'({", ".join(family.head_prefixes)})')
     stem, stem_pairs = _parse_stem(backbone, family, source)
@@ -97,12 +97,13 @@ def parse_source(state: Dict[str, Tensor], meta: Dict[str, Any], family: SourceF
             continue
         m = _BLOCK_KEY.match(key)
         if m is None:
-            _fail(f'{source} is not a {family.title} checkpoint: {family.prefix}{key} is '
+            _fail(f'{source} is not a checkpoint of {family.title}: {family.prefix}{key} is '
                   'neither in the stem nor in a stage (layer1-4)')
         per_block.setdefault((int(m.group(1)), int(m.group(2))), {})[m.group(3)] = key
     stages = sorted({s for s, _ in per_block})
-    if stages != list(range(1, len(stages) + 1)):
-        _fail(f'{source} has stages {stages}; a ResNet has layer1, layer2, ... in sequence')
+    if stages != list(range(1, len(stages) + 1)) or len(stages) > 4:
+        _fail(f'{source} has stages {", ".join(f"layer{s}" for s in stages)}; a ResNet has '
+              'layer1 to layer4')
     blocks: List[List[SourceBlock]] = []
     avg_down = False
     for s in stages:
@@ -139,7 +140,7 @@ def _parse_block(state: Dict[str, Tensor], keys: Dict[str, str], name: str,
             continue
         if head not in family.modules:
             known = ', '.join(sorted(family.modules)) or 'none'
-            _fail(f'{source} is not a {family.title} checkpoint: {family.prefix}{key} is no '
+            _fail(f'{source} is not a checkpoint of {family.title}: {family.prefix}{key} is no '
                   f'part of its Bottleneck (conv1-3, bn1-3, downsample, modules: {known})')
         rest.setdefault(head, {})[sub.split('.', 1)[1]] = state[key]
     avg_down = False
