@@ -1,4 +1,4 @@
-"""PluginResNetV1b: mmseg's plain-stem ResNet, where plain-stem ImageNet weights load, with plugins."""
+"""PluginResNetV1b: mmseg's plain-stem ResNet (plain-stem ImageNet weights load) with plugins."""
 import torch
 from mmseg.models.backbones import ResNet as SegResNet
 
