@@ -52,10 +52,10 @@ def _stage_diff(source, backbone, size, name):
     for e, g in zip(expected, got):
         assert e.shape == g.shape
         diffs.append(float((e - g).abs().max()))
-    print(f'\n{name}: max abs diff {max(diffs):.2e} over 4 stages '
-          f'(outputs up to {max(float(e.abs().max()) for e in expected):.2f})')
-    assert max(diffs) <= TOL, diffs
-    return max(diffs)
+    line = (f'{name}: max abs diff {max(diffs):.2e} over 4 stages '
+            f'(outputs up to {max(float(e.abs().max()) for e in expected):.2f})')
+    assert max(diffs) <= TOL, (line, diffs)
+    return line
 
 
 def _load(report, state):
@@ -87,14 +87,14 @@ def test_converted_backbone_equals_the_source(item, tmp_path, capsys):
     if published_backbone(family, arch)[1]['depth'] > 50:
         state, meta = _in_memory(source, family, arch, fmt, tmp_path)
         out, report = convert_state_dict(state, family, arch=arch, meta=meta)
-        _stage_diff(source, _load(report, out), size, f'{family} {arch}')
+        line = _stage_diff(source, _load(report, out), size, f'{family} {arch}')
     else:
         src = save_checkpoint(source, family, arch, fmt, str(tmp_path))
         dst = tmp_path / 'converted.pth'
         report = convert_checkpoint(src, str(dst), family, arch=arch)
         state, meta = load_checkpoint_file(str(dst))
         assert meta['arch'] == arch and meta['backbone'] == _plain(report.backbone)
-        _stage_diff(source, _load(report, state), size, f'{family} {arch}')
+        line = _stage_diff(source, _load(report, state), size, f'{family} {arch}')
         # The script writes the same file and prints what it mapped and dropped.
         capsys.readouterr()
         assert _run_script(family, [src, str(tmp_path / 'script.pth'), '--arch', arch]) == 0
@@ -104,6 +104,7 @@ def test_converted_backbone_equals_the_source(item, tmp_path, capsys):
         again, _ = load_checkpoint_file(str(tmp_path / 'script.pth'))
         assert list(again) == list(state)
         assert all(torch.equal(again[k], state[k]) for k in state)
+    print(f'\n{line}')
     # The classifier is dropped, nothing else.
     assert sorted(report.dropped) in (['fc.bias', 'fc.weight'], ['head.fc.bias', 'head.fc.weight'])
     # The implied backbone is the one the table (and the zoo's configs) give, with the
@@ -143,7 +144,8 @@ def test_segmentation_backbones_equal_the_source(item, backbone_type):
     out, report = convert_state_dict(dict(source.state_dict()), family, arch=arch, task='seg')
     assert report.scope == 'mmseg' and report.backbone['type'] == backbone_type
     # mmseg's own arguments (strides, dilations) at their ImageNet values.
-    _stage_diff(source, _load(report, out), 32, f'{family} {arch} -> mmseg {backbone_type}')
+    name = f'{family} {arch} -> mmseg {backbone_type}'
+    print('\n' + _stage_diff(source, _load(report, out), 32, name))
 
 
 def test_triplet_attention_with_the_newer_names_equals_the_source():
@@ -153,7 +155,8 @@ def test_triplet_attention_with_the_newer_names_equals_the_source():
     assert 'layer1.0.triplet_attention.cw.conv.conv.weight' in source.state_dict()
     out, report = convert_state_dict(dict(source.state_dict()), 'triplet')
     assert report.backbone['plugins'][0]['cfg'] == dict(type='TripletAttention', kernel_size=3)
-    _stage_diff(source, _load(report, out), 32, 'triplet ResNet-50 (cw/hc/hw names, k=3)')
+    name = 'triplet ResNet-50 (cw/hc/hw names, k=3)'
+    print('\n' + _stage_diff(source, _load(report, out), 32, name))
 
 
 @pytest.mark.parametrize('item', [('timm', 'seresnet50'), ('eca', 'eca_resnet50')], ids=_id)
@@ -166,4 +169,4 @@ def test_the_file_loads_into_a_backbone_with_plugins_in_the_stock_mmdet_resnet(i
     out2, report2 = convert_state_dict(dict(source.state_dict()), family, arch=arch,
                                        backbone=cfg, scope='mmdet')
     assert list(out2) == list(out)
-    _stage_diff(source, _load(report2, out2), 32, f'{family} {arch} -> mmdet ResNet')
+    print('\n' + _stage_diff(source, _load(report2, out2), 32, f'{family} {arch} -> mmdet ResNet'))
