@@ -430,6 +430,10 @@ def _copy_layer(net: SourceNet, src_prefix: str, tgt: TargetNet, tgt_path: str,
 def _copy_module(net: SourceNet, sm: ModuleWeights, tgt: TargetNet, path: str,
                  module: nn.Module, out: Dict[str, Tensor], used: Set[str],
                  result: MappingResult) -> None:
+    for name, norm in module.named_modules():
+        if isinstance(norm, (_BatchNorm, nn.GroupNorm)) and norm.eps != BN_EPS:
+            _fail(f'{tgt.name} has {path}.{name} with eps={norm.eps}; the {sm.kind} of '
+                  f'{net.name} was trained with eps={BN_EPS}')
     want = module.state_dict()
     for rel, tensor in want.items():
         tkey = f'{path}.{rel}'
@@ -620,6 +624,22 @@ def check_arch(net: SourceNet, arch: SourceArch) -> None:
     if kinds != want:
         has.append((' + '.join(kinds) or 'no attention module',
                     arch.module or 'no attention module'))
+    elif arch.module and not has:
+        where = f'{arch.module} {POSITION_WORDS[arch.position]}'
+        for s, stage in enumerate(net.blocks):
+            for block in stage:
+                found = [(m.position, module_args(m.kind, m.tensors)) for m in block.modules]
+                expected = [(arch.position, dict(arch.stage_args[s]))]
+                if found != expected:
+                    got = ', '.join(f'{k}={v}' for _, a in found for k, v in a.items())
+                    args = ', '.join(f'{k}={v}' for k, v in arch.stage_args[s].items())
+                    same_place = found and found[0][0] == arch.position
+                    what = f'{where} with {got}' if same_place else 'its module elsewhere or none'
+                    has.append((f'{block.name}: {what}',
+                                f'{where} with {args} in every block of stage {s + 1}'))
+                    break
+            if has:
+                break
     if has:
         what, expected = has[0]
         _fail(f'{net.name} is not {label}: it has {what}, {label} has {expected}')

@@ -372,6 +372,9 @@ SOURCES: Dict[Tuple[str, str], Tuple[Callable[[], nn.Module], str]] = {
     ('triplet', 'resnet50_triplet'): (
         lambda: SourceResNet(R50, attn_name='triplet_attention',
                              attn=lambda c, s: OfficialTriplet(c, 'old')), 'dataparallel'),
+    ('triplet', 'resnet50_triplet_k3'): (
+        lambda: SourceResNet(R50, attn_name='triplet_attention',
+                             attn=lambda c, s: OfficialTriplet(c, 'old', k=3)), 'dataparallel'),
     ('scsa', 'resnet50_scsa'): (
         lambda: SourceResNet(R50, attn_name='attn', attn_position='after_conv2',
                              attn=lambda c, s: OfficialSCSA(c)), 'mmengine'),

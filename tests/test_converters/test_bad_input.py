@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mmattn.converters import convert_checkpoint, convert_state_dict
-from .sources import (R50, SOURCES, OfficialCBAM, OfficialSCSA, SourceResNet, TimmECA,
+from .sources import (R50, SOURCES, OfficialCBAM, OfficialECA, OfficialSCSA, SourceResNet, TimmECA,
                       save_checkpoint)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,6 +125,21 @@ def test_not_the_named_architecture(seresnet50):
              'attention module', arch='resnet50')
 
 
+def test_module_arguments_are_not_the_named_architectures():
+    """ECA-Net's --ksize 3333 checkpoint is not the published eca_resnet50 (k3557)."""
+    state = dict(SourceResNet(R50, attn_name='eca',
+                              attn=lambda c, s: OfficialECA(c, 3)).state_dict())
+    _refused(state, 'eca', r'is not eca eca_resnet50: it has layer2.0: ECA after conv3 with '
+             r'kernel_size=3, eca eca_resnet50 has ECA after conv3 with kernel_size=5 in every '
+             r'block of stage 2', arch='eca_resnet50')
+    # Without --arch it converts, with its own kernels.
+    _, report = convert_state_dict(state, 'eca')
+    assert report.arch is None
+    assert report.backbone['plugins'] == [dict(cfg=dict(type='ECA', kernel_size=3),
+                                               stages=(True, True, True, True),
+                                               position='after_conv3')]
+
+
 def test_depth_differs(seresnet50):
     _refused(seresnet50, 'timm', r'the timm checkpoint \(timm seresnet50\) has 3, 4, 6, 3 blocks '
              r'per stage \(ResNet-50\), the target PluginResNet has 3, 4, 23, 3 \(depth=101, '
@@ -199,6 +214,14 @@ def test_a_source_module_the_target_lacks(seresnet50):
              r'conv3 in stages 2-4\)', **_target(plugins=plugins))
     _refused(seresnet50, 'timm', r'where the target ResNet has no module \(no modules\)',
              backbone=dict(type='ResNet', depth=50), scope='mmdet')
+
+
+def test_module_norm_epsilon_differs():
+    cbam = _state(('cbam', 'resnet50_cbam'))
+    plugins = [dict(cfg=dict(type='CBAM', norm_cfg=dict(type='BN', eps=1e-3)),
+                    position='after_conv3')]
+    _refused(cbam, 'cbam', r'the target PluginResNet has layer1.0.cbam.spatial_norm with '
+             r'eps=0.001; the CBAM of .* was trained with eps=1e-05', **_target(plugins=plugins))
 
 
 def test_module_arguments_differ(seresnet50):
