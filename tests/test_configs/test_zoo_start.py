@@ -25,10 +25,10 @@ from tests.conftest import CONFIG_DIR
 from tests.test_configs.test_configs import build_model, synthetic_batch
 from tests.test_converters.sources import SOURCES
 
-# One module per base model: a BN inside (CBAM), a plain gate (SE), permuted
-# gates with BNs (TripletAttention), GroupNorms in the mmseg backbone (SCSA).
-IDENTITY_CASES = {'det/faster_rcnn': 'CBAM', 'det/retinanet': 'SE',
-                  'det/mask_rcnn': 'TripletAttention', 'seg/fcn': 'SCSA'}
+# One module per base model: a BN inside (CBAM) in the two-stage detector with
+# its samplers, a plain gate (SE) in the one-stage one, GroupNorms in the mmseg
+# backbone (SCSA). Mask R-CNN's backbone and RPN are Faster R-CNN's.
+IDENTITY_CASES = {'det/faster_rcnn': 'CBAM', 'det/retinanet': 'SE', 'seg/fcn': 'SCSA'}
 
 
 def _base_model(base, tmp_path):
@@ -63,7 +63,8 @@ def _losses(model, data):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize('zoo', ZOO_MODELS, ids=lambda z: z.folder)
+@pytest.mark.parametrize('zoo', [z for z in ZOO_MODELS if z.folder in IDENTITY_CASES],
+                         ids=lambda z: z.folder)
 def test_module_configs_start_as_the_pretrained_base(zoo, tmp_path):
     module_type = IDENTITY_CASES[zoo.folder]
     abbr = PAPER_PLACEMENTS[module_type].abbr
