@@ -1,10 +1,10 @@
 # Faster R-CNN R-50-FPN 1x on COCO, backbone pretrained on ImageNet with its
 # TripletAttention modules: triplet resnet50_triplet (ResNet-50 + Triplet
-# Attention (k = 7), top-1 error 22.52%; the k = 3 weights (76.12) convert too,
-# with kernel_size=3; top-1 77.48). TripletAttention after conv3 (the 1x1
-# expansion) of every bottleneck in stages 1-4, where the checkpoint has them.
-# Stage 1 is frozen with its pretrained modules (frozen_stages=1). Generated from
-# mmattn/sweep/pretrained.py by tools/misc/gen_configs.py.
+# Attention (k = 7), top-1 error 22.52%; top-1 77.48). TripletAttention after
+# conv3 (the 1x1 expansion) of every bottleneck in stages 1-4, where the
+# checkpoint has them. Stage 1 is frozen with its pretrained modules
+# (frozen_stages=1). Generated from mmattn/sweep/pretrained.py by
+# tools/misc/gen_configs.py.
 # Weights: https://drive.google.com/open?id=1ptKswHzVmULGbE3DuX6vMCjEbqwUvGiG
 # Convert them first (writes the checkpoint below):
 #   python tools/model_converters/triplet2mmattn.py \

@@ -1,11 +1,10 @@
 # FCN R-50-D8 80k on ADE20K 512x512, backbone pretrained on ImageNet with its
 # TripletAttention modules: triplet resnet50_triplet (ResNet-50 + Triplet
-# Attention (k = 7), top-1 error 22.52%; the k = 3 weights (76.12) convert too,
-# with kernel_size=3; top-1 77.48). TripletAttention after conv3 (the 1x1
-# expansion) of every bottleneck in stages 1-4, where the checkpoint has them. The
-# checkpoint's plain 7x7 stem replaces the base's ResNetV1c deep stem
-# (PluginResNetV1b, mmseg's r50b); the dilations are the base's. Generated from
-# mmattn/sweep/pretrained.py by tools/misc/gen_configs.py.
+# Attention (k = 7), top-1 error 22.52%; top-1 77.48). TripletAttention after
+# conv3 (the 1x1 expansion) of every bottleneck in stages 1-4, where the
+# checkpoint has them. The checkpoint's plain 7x7 stem replaces the base's
+# ResNetV1c deep stem (PluginResNetV1b, mmseg's r50b); the dilations are the
+# base's. Generated from mmattn/sweep/pretrained.py by tools/misc/gen_configs.py.
 # Weights: https://drive.google.com/open?id=1ptKswHzVmULGbE3DuX6vMCjEbqwUvGiG
 # Convert them first (writes the checkpoint below):
 #   python tools/model_converters/triplet2mmattn.py \
