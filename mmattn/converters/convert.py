@@ -55,8 +55,10 @@ class ConversionReport:
 
     def lines(self) -> List[str]:
         """The report as printed by the converter scripts."""
+        from mmattn.sweep.configs import to_python
         out = [f'source: {self.source}' + (f' ({self.arch})' if self.arch else ''),
-               f'target: {self.target} ({self.scope}), {self.modules}']
+               f'target: {self.target} ({self.scope}), {self.modules}',
+               f'backbone: {to_python(self.backbone)}']
         groups = ', '.join(f'{k} {v}' for k, v in self.counts.items())
         out.append(f'mapped: {sum(self.counts.values())} tensors ({groups})')
         if self.filled:
