@@ -130,12 +130,6 @@ def save_converted(state_dict: Dict[str, Tensor], meta: Dict[str, Any], path: st
             os.remove(tmp)
 
 
-def read_state_dict(path: str) -> 'OrderedDict[str, Tensor]':
-    """The ``state_dict`` of a converted file (for tests and checks)."""
-    state, _ = load_checkpoint_file(path)
-    return state
-
-
 def first_keys(state: Dict[str, Any], n: int = 3) -> str:
     """``'a, b, c, ...'``: the first keys of a dict, for messages."""
     keys = list(state)
