@@ -11,11 +11,16 @@ gradient. Its ``BasicBlock`` refuses plugins (``assert plugins is None``).
 These variants keep every mmseg argument (``contract_dilation``,
 ``dilations``, ``strides``, ``multi_grid``, ``norm_eval``, ...) and chain the
 plugins in list order, as :class:`~mmattn.models.backbones.PluginResNet` does.
+``SegPluginResNet`` and ``SegPluginResNeXt`` do the same for mmseg's plain
+``ResNet`` (the ``r50b`` configs) and its ``ResNeXt``.
 """
-from mmseg.models.backbones.resnet import BasicBlock, Bottleneck, ResNetV1c, ResNetV1d
+from mmseg.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNetV1c, ResNetV1d
+from mmseg.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
+from mmseg.models.backbones.resnext import ResNeXt
 
 from mmattn.registry import ROOT_MODELS
 from .plugin_resnet import PluginBasicBlockMixin, PluginBottleneckMixin, PluginResNetMixin
+from .plugin_resnext import PluginResNeXtMixin
 
 
 class SegPluginBasicBlock(PluginBasicBlockMixin, BasicBlock):
@@ -50,3 +55,30 @@ class PluginResNetV1d(PluginResNetMixin, ResNetV1d):
     """
 
     _plugin_blocks = _SEG_PLUGIN_BLOCKS
+
+
+@ROOT_MODELS.register_module()
+class SegPluginResNet(PluginResNetMixin, ResNet):
+    """mmseg's plain ``ResNet`` (``r18b``/``r50b`` configs) whose plugins all apply.
+
+    Arguments as mmseg's ``ResNet``; ``plugins`` as
+    :class:`~mmattn.models.backbones.PluginResNet`'s.
+    """
+
+    _plugin_blocks = _SEG_PLUGIN_BLOCKS
+
+
+class SegPluginResNeXtBottleneck(PluginBottleneckMixin, ResNeXtBottleneck):
+    """mmseg's ResNeXt ``Bottleneck`` whose plugins at one position are chained."""
+
+
+@ROOT_MODELS.register_module()
+class SegPluginResNeXt(PluginResNeXtMixin, ResNeXt):
+    """mmseg's ``ResNeXt`` whose plugins all apply, in list order.
+
+    Arguments as mmseg's ``ResNeXt`` (``groups``, ``base_width`` and mmseg's
+    ``ResNet`` arguments); ``plugins`` as
+    :class:`~mmattn.models.backbones.PluginResNeXt`'s.
+    """
+
+    _plugin_blocks = {ResNeXtBottleneck: SegPluginResNeXtBottleneck}
