@@ -20,7 +20,7 @@ from mmseg.models.backbones.resnext import ResNeXt
 
 from mmattn.registry import ROOT_MODELS
 from .plugin_resnet import PluginBasicBlockMixin, PluginBottleneckMixin, PluginResNetMixin
-from .plugin_resnext import PluginResNeXtMixin
+from .plugin_resnext import PluginResNeXtMixin, ResNeXtArgsMixin
 
 
 class SegPluginBasicBlock(PluginBasicBlockMixin, BasicBlock):
@@ -73,7 +73,7 @@ class SegPluginResNeXtBottleneck(PluginBottleneckMixin, ResNeXtBottleneck):
 
 
 @ROOT_MODELS.register_module()
-class SegPluginResNeXt(PluginResNeXtMixin, ResNeXt):
+class SegPluginResNeXt(PluginResNeXtMixin, ResNeXtArgsMixin, ResNeXt):
     """mmseg's ``ResNeXt`` whose plugins all apply, in list order.
 
     Arguments as mmseg's ``ResNeXt`` (``groups``, ``base_width`` and mmseg's

@@ -28,7 +28,11 @@ from .plugin_resnet import PluginBottleneckMixin, PluginResNetMixin
 
 
 class PluginResNeXtMixin(PluginResNetMixin):
-    """The checks of a ResNeXt's own arguments; mixed in before a ``ResNeXt`` class."""
+    """The checks of a ResNeXt's own arguments; mixed in before ``ResNeXtArgsMixin``.
+
+    ``groups`` and ``base_width`` are held back from ``PluginResNetMixin``'s check
+    of the ResNet's arguments, and handed to the ResNeXt by :class:`ResNeXtArgsMixin`.
+    """
 
     def __init__(self, *args, groups: int = 1, base_width: int = 4, **kwargs) -> None:
         owner = type(self).__name__
@@ -39,7 +43,15 @@ class PluginResNeXtMixin(PluginResNetMixin):
             raise ValueError(f'{owner}: depth={depth!r} must be one of '
                              f'{sorted(self.arch_settings)} (ResNeXt has Bottleneck blocks '
                              'only; PluginResNet takes depth 18 and 34)')
-        super().__init__(*args, groups=groups, base_width=base_width, **kwargs)
+        self._resnext_args = dict(groups=groups, base_width=base_width)
+        super().__init__(*args, **kwargs)
+
+
+class ResNeXtArgsMixin:
+    """Passes the ``groups``/``base_width`` that ``PluginResNeXtMixin`` holds to the ResNeXt."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **self._resnext_args, **kwargs)
 
 
 class PluginResNeXtBottleneck(PluginBottleneckMixin, Bottleneck):
@@ -47,7 +59,7 @@ class PluginResNeXtBottleneck(PluginBottleneckMixin, Bottleneck):
 
 
 @ROOT_MODELS.register_module()
-class PluginResNeXt(PluginResNeXtMixin, ResNeXt):
+class PluginResNeXt(PluginResNeXtMixin, ResNeXtArgsMixin, ResNeXt):
     """mmdet's ResNeXt whose blocks take plugins as PluginResNet's do.
 
     A drop-in for ``type='ResNeXt'`` in mmdet configs (e.g.
@@ -69,4 +81,4 @@ class PluginResNeXt(PluginResNeXtMixin, ResNeXt):
     _plugin_blocks = {Bottleneck: PluginResNeXtBottleneck}
 
 
-__all__ = ['PluginResNeXt', 'PluginResNeXtMixin', 'PluginResNeXtBottleneck']
+__all__ = ['PluginResNeXt', 'PluginResNeXtMixin', 'ResNeXtArgsMixin', 'PluginResNeXtBottleneck']

@@ -9,6 +9,8 @@ from mmattn import SE, IdentityInit, PluginResNeXt
 from mmattn.models.utils import UnknownTypeError
 from ..test_utils.toy_plugins import Scale, Shift, quiet_init
 from .test_plugin_resnet import _bottleneck_reference, _eval, _randomize_norms
+from .test_plugin_resnet import \
+    test_norm_eval_freezes_the_backbone_norms_and_trains_the_plugin_norms as _norm_rule
 
 # Narrow (16 base channels) ResNeXt-50 4x4d: the same code paths, a fraction of the time.
 NARROW = dict(depth=50, groups=4, base_width=4, base_channels=16, stem_channels=16)
@@ -77,6 +79,19 @@ def test_identity_init_starts_as_the_plain_resnext(tmp_path):
     with torch.no_grad():
         for a, b in zip(plugged(x), plain(x)):
             assert torch.equal(a, b)
+
+
+def _resnext_classes():
+    from mmattn import SegPluginResNet, SegPluginResNeXt
+    return [PluginResNeXt, SegPluginResNeXt, SegPluginResNet]
+
+
+@pytest.mark.parametrize('cls', _resnext_classes())
+def test_plugin_norms_train_under_norm_eval_and_train_returns_the_module(cls):
+    """PluginResNetMixin's rule, inherited: the backbone's BNs frozen, the plugins' training."""
+    _norm_rule(cls)
+    net = cls(depth=50, base_channels=8)
+    assert net.train() is net and net.eval() is net
 
 
 @pytest.mark.parametrize('kwargs, error, match', [
