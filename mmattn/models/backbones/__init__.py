@@ -8,6 +8,7 @@ __all__ = ['AttentionBackbone', 'PluginResNet', 'PluginResNeXt']
 
 # mmseg is an optional extra (`pip install mmattn[seg]`): its variants register when it is there.
 if find_spec('mmseg') is not None:
-    from .plugin_resnet_seg import (PluginResNetV1c, PluginResNetV1d,  # noqa: F401
-                                    SegPluginResNet, SegPluginResNeXt)
+    from . import plugin_resnet_seg as _seg
+    PluginResNetV1c, PluginResNetV1d = _seg.PluginResNetV1c, _seg.PluginResNetV1d
+    SegPluginResNet, SegPluginResNeXt = _seg.SegPluginResNet, _seg.SegPluginResNeXt
     __all__ += ['PluginResNetV1c', 'PluginResNetV1d', 'SegPluginResNet', 'SegPluginResNeXt']

@@ -27,8 +27,8 @@ CASES = {
         attentions=dict(type='SE')), "AttentionBackbone: backbone type 'PluginResnet'",
         'PluginResNet'),
     'AttentionBackbone attention': (AttentionBackbone, dict(
-        backbone=R18, in_channels=[8, 16, 32, 64], attentions=[dict(type='ECA'),
-                                                                dict(type='Coordattention')]),
+        backbone=R18, in_channels=[8, 16, 32, 64],
+        attentions=[dict(type='ECA'), dict(type='Coordattention')]),
         "AttentionBackbone: plugin type 'Coordattention'", 'CoordAttention'),
     'AttentionNeck neck': (AttentionNeck, dict(neck=dict(FPN, type='FPNN'),
                                                attention=dict(type='SE')),

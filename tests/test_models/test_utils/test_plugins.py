@@ -37,7 +37,8 @@ def test_other_dicts_say_what_to_write():
     with pytest.raises(TypeError, match=r'PluginResNet: plugins must be a list of dicts, got '
                                         r"dict .*write plugins=\[dict\(cfg=dict\(type=...\), "
                                         r'position=...\)\], or on the command line --cfg-options '
-                                        r'model.backbone.plugins.0.cfg.type=SE .*or --attention SE'):
+                                        r'model.backbone.plugins.0.cfg.type=SE '
+                                        r'.*or --attention SE'):
         PluginResNet(depth=18, plugins=SE2)
 
 
