@@ -46,6 +46,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 Stages = Tuple[bool, ...]
 
 BLOCK_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
+#: Side of the zero image that finds a backbone's or neck's output channels.
+PROBE_SIZE = 64
 POSITIONS = BLOCK_POSITIONS + ('after_stage', 'after_neck')
 _NOT_ARGS = ('type', 'in_channels')
 
@@ -250,14 +252,14 @@ def build_parts(model: dict, scope: Optional[str], parts: Sequence[str] = ('back
 
 
 def _probe(model: dict, scope: Optional[str], upto: str) -> List[Tuple[int, int, int]]:
-    """(C, H, W) of every output of the backbone (``upto='backbone'``) or neck, at 128x128,
-    from one run in eval mode on zeros."""
+    """(C, H, W) of every output of the backbone (``upto='backbone'``) or neck, from one
+    run in eval mode on zeros of :data:`PROBE_SIZE` (stride 32 leaves 2x2)."""
     import torch
     built = build_parts(model, scope, ('backbone', 'neck') if upto == 'neck' else ('backbone', ))
     in_channels = model['backbone'].get('in_channels', 3)
     if not isinstance(in_channels, int):
         in_channels = 3
-    feats = torch.zeros(1, in_channels, 128, 128)
+    feats = torch.zeros(1, in_channels, PROBE_SIZE, PROBE_SIZE)
     with torch.no_grad():
         for part in built.values():
             part.eval()  # not chained: some backbones' train() returns None
@@ -494,7 +496,8 @@ def _derive_neck(neck: Union[dict, list], items: List[Tuple[str, dict, Stages]],
         flush()
         if heights != sorted(heights, reverse=True):
             raise ValueError(f'--attention: {cfg["type"]} fuses levels ordered finest first; '
-                             f'the neck\'s levels have heights {heights} at a 128x128 input')
+                             f'the neck\'s levels have heights {heights} at a {PROBE_SIZE}x'
+                             f'{PROBE_SIZE} input')
         if not all(stages):
             raise ValueError(f'--attention: {cfg["type"]} fuses every neck level: give no '
                              'stages')
