@@ -64,9 +64,14 @@ def load_config(config: str, cfg_options: Optional[dict] = None,
                 attention: Optional[Sequence[str]] = None) -> Config:
     """Read ``config``, merge ``--cfg-options`` (a dict of dotted keys), apply ``--attention``.
 
+    ``config``: a path, or a config of an installed package as ``_base_`` names it
+    (``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py``).
     ``attention``: module specs (:mod:`mmattn.sweep.derive`) that replace the
     config's attention modules; the resulting backbone/neck is logged.
     """
+    if '::' in config:
+        # mmengine's own resolution of a `_base_ = 'mmdet::...'` reference.
+        config = Config._get_cfg_path(config, '')[0]
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

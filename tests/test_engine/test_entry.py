@@ -86,3 +86,11 @@ def test_autocast_optim_wrapper_runs_forward_in_bfloat16_and_steps():
     with pytest.raises(ValueError, match='dtype=.float16. must be bfloat16'):
         AutocastOptimWrapper(dtype='float16', optimizer=torch.optim.SGD(model.parameters(),
                                                                         lr=0.1))
+
+
+def test_configs_of_installed_packages_by_their_base_name():
+    cfg = load_config('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+                      attention=['SE:after_conv2'])
+    assert cfg.model.backbone.type == 'PluginResNet' and cfg.model.backbone.depth == 18
+    cfg = setup_train_cfg(cfg, 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py')
+    assert cfg.work_dir == './work_dirs/retinanet_r18_fpn_1x_coco'

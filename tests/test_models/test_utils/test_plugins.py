@@ -61,3 +61,34 @@ def test_cfg_options_alone_on_a_shipped_config_without_a_plugins_list():
     cfg.model.backbone.type = 'ResNet'
     with pytest.raises((AssertionError, AttributeError, TypeError)):
         MODELS.build(cfg.model.backbone)
+
+
+def test_mmdet_own_tools_form_in_a_fresh_interpreter():
+    """What mmdet's tools/train.py does with --cfg-options, mmattn never imported first:
+    custom_imports given there is not imported (mmengine imports a config's custom_imports
+    in Config.fromfile, before options merge), the mmattn. prefix is."""
+    from tests.conftest import run_fresh_python
+    out = run_fresh_python('''
+import argparse, importlib, sys
+from pathlib import Path
+from mmengine.config import Config, DictAction
+import mmdet
+parser = argparse.ArgumentParser()
+parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+options = parser.parse_args(['--cfg-options', 'model.backbone.type=mmattn.PluginResNet',
+    'model.backbone.plugins.0.cfg.type=mmattn.SE', 'model.backbone.plugins.0.position=after_conv2',
+    'model.backbone.plugins.0.stages=(False,True,True,True)', 'model.backbone.init_cfg=None',
+    'custom_imports.imports=[mmattn]']).cfg_options
+path = Path(mmdet.__file__).parent / '.mim/configs/retinanet/retinanet_r18_fpn_1x_coco.py'
+cfg = Config.fromfile(path)
+cfg.merge_from_dict(options)
+print('IMPORTED_BY_OPTIONS', 'mmattn' in sys.modules)
+from mmengine.registry import init_default_scope
+from mmdet.registry import MODELS
+init_default_scope('mmdet')
+backbone = MODELS.build(cfg.model.backbone)
+print('BUILT', type(backbone).__name__,
+      sum(type(m).__name__ == 'SE' for m in backbone.modules()))
+''')
+    assert 'IMPORTED_BY_OPTIONS False' in out
+    assert 'BUILT PluginResNet 6' in out
