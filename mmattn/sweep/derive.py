@@ -46,9 +46,9 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 Stages = Tuple[bool, ...]
 
 BLOCK_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
+POSITIONS = BLOCK_POSITIONS + ('after_stage', 'after_neck')
 #: Side of the zero image that finds a backbone's or neck's output channels.
 PROBE_SIZE = 64
-POSITIONS = BLOCK_POSITIONS + ('after_stage', 'after_neck')
 _NOT_ARGS = ('type', 'in_channels')
 
 #: Backbones whose plugin-capable mmattn form a block position switches to:
@@ -120,13 +120,13 @@ def parse_stages(text: Union[str, Sequence[bool]], num_stages: Optional[int] = N
     """
     if isinstance(text, str):
         if not text or set(text) - {'0', '1'}:
-            raise ValueError(f'sweep: stages={text!r} must be digits 0/1, one per stage (e.g. '
+            raise ValueError(f'stages {text!r} must be digits 0/1, one per stage (e.g. '
                              '"0111" for stages 2-4 of 4)')
         stages = tuple(c == '1' for c in text)
     else:
         stages = tuple(bool(s) for s in text)
     if num_stages is not None and len(stages) != num_stages:
-        raise ValueError(f'sweep: stages={text!r} must be {num_stages} digits 0/1, one per '
+        raise ValueError(f'stages {text!r} must be {num_stages} digits 0/1, one per '
                          f'stage (e.g. "0111" for stages 2-{num_stages})')
     return stages
 
@@ -139,7 +139,7 @@ def _literal(node: ast.AST, spec: str) -> Any:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id == 'dict' and not node.args:
         if any(kw.arg is None for kw in node.keywords):
-            raise ValueError(f'sweep: module spec {spec!r}: dict(**...) is not allowed')
+            raise ValueError(f'module spec {spec!r}: dict(**...) is not allowed')
         return {kw.arg: _literal(kw.value, spec) for kw in node.keywords}
     if isinstance(node, (ast.Tuple, ast.List)):
         values = [_literal(v, spec) for v in node.elts]
@@ -150,7 +150,7 @@ def _literal(node: ast.AST, spec: str) -> Any:
         return ast.literal_eval(node)
     except ValueError:
         raise ValueError(
-            f'sweep: module spec {spec!r}: argument value {ast.unparse(node)!r} is not a '
+            f'module spec {spec!r}: argument value {ast.unparse(node)!r} is not a '
             "literal (numbers, strings, True/False/None, tuples, lists, dict(...)); quote "
             "strings, e.g. mode='sequential'") from None
 
@@ -161,16 +161,16 @@ def parse_module_args(args: str, spec: str = '') -> Dict[str, Any]:
     try:
         call = ast.parse(f'f({args})', mode='eval').body
     except SyntaxError as e:
-        raise ValueError(f'sweep: module spec {spec!r}: the arguments ({args}) are not '
+        raise ValueError(f'module spec {spec!r}: the arguments ({args}) are not '
                          f'keyword=value pairs ({e.msg})') from None
     if not isinstance(call, ast.Call) or call.args or any(kw.arg is None
                                                           for kw in call.keywords):
-        raise ValueError(f'sweep: module spec {spec!r}: arguments must be keyword=value '
+        raise ValueError(f'module spec {spec!r}: arguments must be keyword=value '
                          'pairs, e.g. SE(reduction=8)')
     values = {}
     for kw in call.keywords:
         if kw.arg in _NOT_ARGS:
-            raise ValueError(f'sweep: module spec {spec!r}: {kw.arg} is set by the insertion '
+            raise ValueError(f'module spec {spec!r}: {kw.arg} is set by the insertion '
                              'point, not in the arguments')
         values[kw.arg] = _literal(kw.value, spec)
     return values
@@ -188,7 +188,7 @@ def parse_module_spec(spec: str, position: Optional[str] = None,
     match = _SPEC.fullmatch(text)
     rest = match.group('rest') if match else None
     if match is None or (rest is not None and rest.count(':') > 1):
-        raise ValueError(f'sweep: module spec {spec!r} must be TYPE[(ARGS)][:POSITION[:STAGES]], '
+        raise ValueError(f'module spec {spec!r} must be TYPE[(ARGS)][:POSITION[:STAGES]], '
                          "e.g. CBAM, CBAM:after_conv2:0111 or 'SE(reduction=8):after_conv3'")
     args = parse_module_args(match.group('args'), spec) if match.group('args') else {}
     parts = rest.split(':') if rest is not None else []
@@ -196,8 +196,8 @@ def parse_module_spec(spec: str, position: Optional[str] = None,
     spec_stages = parts[1] if len(parts) > 1 and parts[1] else None
     position = spec_position or position
     if position is not None and position not in POSITIONS:
-        raise ValueError(f'sweep: position {position!r} of {match.group("type")} must be one '
-                         f'of {POSITIONS}')
+        raise ValueError(f'module spec {spec!r}: position {position!r} must be one of '
+                         f'{POSITIONS}')
     stages = spec_stages if spec_stages is not None else stages
     return ModuleSpec(match.group('type'), position,
                       None if stages is None else parse_stages(stages), args, text)
@@ -231,7 +231,7 @@ def _block_name(cls: type, backbone: dict) -> Optional[str]:
     settings = getattr(cls, 'arch_settings', {})
     if depth not in settings:
         if (cls.__module__, cls.__name__) in PLUGIN_FORMS:
-            raise ValueError(f'--attention: {cls.__name__} has no depth={depth!r}; its depths '
+            raise ValueError(f'the config\'s {cls.__name__} has no depth={depth!r}; its depths '
                              f'are {sorted(settings)}')
         return None
     return settings[depth][0].__name__
@@ -283,7 +283,7 @@ def check_builds(cfg, derivation: 'Derivation', name: str = 'the derived config'
 def _check_stages(spec: ModuleSpec, stages: Stages, count: int, what: str) -> Stages:
     if len(stages) != count:
         raise ValueError(
-            f'--attention: stages {"".join("01"[s] for s in stages)} of {spec.text} must '
+            f'module spec {spec.text!r}: stages {"".join("01"[s] for s in stages)} must '
             f'have {count} digits, one per {what}')
     return stages
 
@@ -291,13 +291,13 @@ def _check_stages(spec: ModuleSpec, stages: Stages, count: int, what: str) -> St
 # ----------------------------------------------------------------------------- derivation
 
 def _module_kind(spec: ModuleSpec, scope: Optional[str]) -> str:
-    cls = _lookup('--attention', dict(type=spec.type), 'module', scope)
+    cls = _lookup(f'module spec {spec.text!r}', dict(type=spec.type), 'module', scope)
     module = getattr(cls, '__module__', '')
     if module.startswith('mmattn.models.necks.') and cls.__name__ != 'AttentionNeck':
         return 'neck'
     if module.startswith(('mmattn.models.backbones.', 'mmattn.models.necks.')):
-        raise ValueError(f'--attention: {spec.type} is an insertion point, not a module: name '
-                         'the module, e.g. --attention SE:after_stage')
+        raise ValueError(f'module spec {spec.text!r}: {spec.type} is an insertion point, not a '
+                         'module: name the module and its position, e.g. SE:after_stage')
     return 'module'
 
 
@@ -356,7 +356,7 @@ def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
     from mmattn.sweep.positions import PAPER_PLACEMENTS
     base = _plain(cfg.get('model'))
     if not isinstance(base, dict) or not isinstance(base.get('backbone'), dict):
-        raise ValueError('--attention: the config has no model.backbone to put modules in')
+        raise ValueError('attention modules: the config has no model.backbone to put them in')
     scope = cfg.get('default_scope')
     model, removed = strip_attention(base)
     notes: List[str] = []
@@ -366,7 +366,7 @@ def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
     neck_items: List[Tuple[str, dict, Stages]] = []
 
     backbone = model['backbone']
-    backbone_cls = _lookup('--attention', backbone, 'backbone', scope)
+    backbone_cls = _lookup("the config's model", backbone, 'backbone', scope)
     resnet_like = _is_resnet_family(backbone_cls)
     block = _block_name(backbone_cls, backbone) if resnet_like else None
     counts: Dict[str, int] = {}
@@ -380,8 +380,8 @@ def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
                 counts[position] = len(_outputs('backbone'))
             else:
                 if not isinstance(model.get('neck'), (dict, list)):
-                    raise ValueError('--attention: the model has no neck; put the module on '
-                                     'the backbone outputs: TYPE:after_stage')
+                    raise ValueError('the config\'s model has no neck: put the modules on the '
+                                     'backbone outputs (TYPE:after_stage)')
                 counts[position] = len(_outputs('neck'))
         return counts[position]
 
@@ -404,20 +404,21 @@ def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
         position = spec.position or default
         if position is None:
             raise ValueError(
-                f'sweep: no default position for module type {spec.type!r}; give one '
-                f'(e.g. {spec.type}:after_conv3:0111) or use one of {sorted(PAPER_PLACEMENTS)}')
+                f'module spec {spec.text!r}: no default position for module type '
+                f'{spec.type!r}; give one (e.g. {spec.type}:after_conv3:0111) or use one of '
+                f'{sorted(PAPER_PLACEMENTS)}')
         if kind == 'neck' and position != 'after_neck':
-            raise ValueError(f'--attention: {spec.type} is a neck: its position is after_neck, '
-                             f'not {position}')
+            raise ValueError(f'module spec {spec.text!r}: {spec.type} is a neck: its position is '
+                             f'after_neck, not {position}')
         if position in BLOCK_POSITIONS:
             if not resnet_like:
                 raise ValueError(
-                    f'--attention: {spec.text}: {backbone_cls.__name__} has no ResNet blocks '
+                    f'module spec {spec.text!r}: {backbone_cls.__name__} has no ResNet blocks '
                     f'for {position}; put the module on its outputs: '
                     f'{spec.type}:after_stage[:STAGES]')
             if block == 'BasicBlock' and position == 'after_conv3':
                 raise ValueError(
-                    f'--attention: {spec.text}: the base backbone is a ResNet-'
+                    f'module spec {spec.text!r}: the base backbone is a ResNet-'
                     f'{backbone.get("depth")}, whose BasicBlock has no conv3: use after_conv1 '
                     f'or after_conv2 (e.g. {spec.type}:after_conv2)')
 
@@ -495,11 +496,11 @@ def _derive_neck(neck: Union[dict, list], items: List[Tuple[str, dict, Stages]],
             continue
         flush()
         if heights != sorted(heights, reverse=True):
-            raise ValueError(f'--attention: {cfg["type"]} fuses levels ordered finest first; '
+            raise ValueError(f'{cfg["type"]} fuses levels ordered finest first; '
                              f'the neck\'s levels have heights {heights} at a {PROBE_SIZE}x'
                              f'{PROBE_SIZE} input')
         if not all(stages):
-            raise ValueError(f'--attention: {cfg["type"]} fuses every neck level: give no '
+            raise ValueError(f'{cfg["type"]} fuses every neck level: give no '
                              'stages')
         chain.append(dict(dict(type=cfg['type'], in_channels=channels, out_channels=channels),
                           **cfg))

@@ -39,7 +39,7 @@ def test_specs_with_arguments_positions_and_stages():
     ('SE(reduction=dict(**x))', r'dict\(\*\*...\) is not allowed'),
     ('SE(in_channels=8)', 'in_channels is set by the insertion point'),
     ('SE(reduction=8', 'must be TYPE'),
-    ('CBAM:after_conv4', 'position .after_conv4. of CBAM must be one of'),
+    ('CBAM:after_conv4', "module spec 'CBAM:after_conv4': position 'after_conv4' must be one of"),
     ('CBAM::01a1', 'digits 0/1'),
     ('CBAM:after_conv3:0111:x', 'must be TYPE'),
     (':after_conv3', 'must be TYPE'),
@@ -137,7 +137,7 @@ def test_mmdet_resnetv1d_becomes_plugin_resnet_with_its_stem():
      'SwinTransformer has no ResNet blocks for after_conv2; put the module on its outputs: '
      r'SE:after_stage\[:STAGES\]'),
     (DET, 'retinanet/retinanet_r50_fpn_1x_coco.py', 'SE::011',
-     'stages 011 of SE::011 must have 4 digits, one per backbone stage'),
+     "module spec 'SE::011': stages 011 must have 4 digits, one per backbone stage"),
     (DET, 'retinanet/retinanet_r50_fpn_1x_coco.py', 'SE:after_neck:0111',
      'must have 5 digits, one per neck level'),
     (DET, 'retinanet/retinanet_r50_fpn_1x_coco.py', 'GeneralizedAttention',
@@ -147,9 +147,10 @@ def test_mmdet_resnetv1d_becomes_plugin_resnet_with_its_stem():
     (DET, 'retinanet/retinanet_r50_fpn_1x_coco.py', 'AttentionNeck',
      'AttentionNeck is an insertion point, not a module'),
     (DET, 'retinanet/retinanet_r50_fpn_1x_coco.py', 'CBMA',
-     "--attention: module type 'CBMA' is not registered .*closest registered names: 'CBAM'"),
+     "module spec 'CBMA': module type 'CBMA' is not registered .*closest registered names: "
+     "'CBAM'"),
     (SEG, 'hrnet/fcn_hr18_4xb2-40k_cityscapes-512x1024.py', 'SE:after_neck',
-     'the model has no neck'),
+     "the config's model has no neck"),
     (DET, 'yolo/yolov3_d53_8xb8-320-273e_coco.py', 'ASFF',
      'ASFF fuses levels ordered finest first'),
 ])
