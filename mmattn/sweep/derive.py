@@ -19,7 +19,7 @@ A module spec is ``TYPE[(ARGS)][:POSITION[:STAGES]]``:
     backbone becomes its plugin-capable form (:data:`PLUGIN_FORMS`): mmdet's
     ``ResNet``/``ResNetV1d`` -> ``PluginResNet``, ``ResNeXt`` ->
     ``PluginResNeXt``, mmseg's ``ResNetV1c``/``ResNetV1d`` -> ``PluginResNetV1c``/
-    ``PluginResNetV1d``, its ``ResNet``/``ResNeXt`` -> ``SegPluginResNet``/
+    ``PluginResNetV1d``, its ``ResNet``/``ResNeXt`` -> ``PluginResNetV1b``/
     ``SegPluginResNeXt``. Same arguments, same parameter names.
   - ``after_stage``: on chosen outputs of any backbone (Swin, HRNet, MobileNetV2,
     ...), through ``AttentionBackbone``.
@@ -60,7 +60,7 @@ PLUGIN_FORMS: Dict[Tuple[str, str], Tuple[str, Dict[str, Any]]] = {
     ('mmdet.models.backbones.resnext', 'ResNeXt'): ('PluginResNeXt', {}),
     ('mmseg.models.backbones.resnet', 'ResNetV1c'): ('PluginResNetV1c', {}),
     ('mmseg.models.backbones.resnet', 'ResNetV1d'): ('PluginResNetV1d', {}),
-    ('mmseg.models.backbones.resnet', 'ResNet'): ('SegPluginResNet', {}),
+    ('mmseg.models.backbones.resnet', 'ResNet'): ('PluginResNetV1b', {}),
     ('mmseg.models.backbones.resnext', 'ResNeXt'): ('SegPluginResNeXt', {}),
 }
 
@@ -495,49 +495,19 @@ def _derive_neck(neck: Union[dict, list], items: List[Tuple[str, dict, Stages]],
             attention.append((cfg, stages))
             continue
         flush()
-        if heights != sorted(heights, reverse=True):
-            raise ValueError(f'{cfg["type"]} fuses levels ordered finest first; '
-                             f'the neck\'s levels have heights {heights} at a {PROBE_SIZE}x'
-                             f'{PROBE_SIZE} input')
         if not all(stages):
-            raise ValueError(f'{cfg["type"]} fuses every neck level: give no '
-                             'stages')
-        chain.append(dict(dict(type=cfg['type'], in_channels=channels, out_channels=channels),
-                          **cfg))
+            raise ValueError(f'{cfg["type"]} fuses every neck level: give no stages')
+        extra = {}
+        if heights != sorted(heights, reverse=True):
+            if heights != sorted(heights):
+                raise ValueError(f'{cfg["type"]} fuses levels ordered by size; the neck\'s '
+                                 f'levels have heights {heights} at a {PROBE_SIZE}x'
+                                 f'{PROBE_SIZE} input')
+            extra = dict(coarsest_first=True)  # YOLOV3Neck's order
+        chain.append(dict(dict(type=cfg['type'], in_channels=channels, out_channels=channels,
+                               **extra), **cfg))
     flush()
     return chain[0] if len(chain) == 1 else chain
-
-
-def format_value(obj: Any, indent: int = 0, column: Optional[int] = None,
-                 width: int = 100) -> str:
-    """Config source for ``obj`` (``dict(a=1)``, not ``{'a': 1}``), wrapped at ``width``.
-
-    ``indent`` is the indentation of the line the value starts on, ``column``
-    where on it the value starts (default: ``indent``). What fits the line stays
-    on it; a longer dict or list puts one item a line, 4 deeper than ``indent``.
-    """
-    from .configs import to_python
-    column = indent if column is None else column
-    flat = to_python(obj)
-    if column + len(flat) < width or not isinstance(obj, (dict, list, tuple)) or not obj:
-        return flat
-    inner = indent + 4
-    if isinstance(obj, dict):
-        items = [f'{k}={format_value(v, inner, inner + len(k) + 1, width)}'
-                 for k, v in obj.items()]
-        opening, closing = 'dict(', ')'
-    else:
-        items = [format_value(v, inner, inner, width) for v in obj]
-        opening, closing = ('[', ']') if isinstance(obj, list) else ('(', ')')
-    return (opening + '\n' + ''.join(f'{" " * inner}{item},\n' for item in items)
-            + ' ' * indent + closing)
-
-
-def render_model_override(override: dict, width: int = 100) -> str:
-    """``model = dict(...)`` setting ``override``: what a child of the base config writes."""
-    if not override:
-        return ''
-    return f'model = {format_value(override, 0, len("model = "), width)}\n'
 
 
 def describe(derivation: Derivation, backbone_type: str = 'backbone') -> List[str]:
@@ -563,6 +533,8 @@ def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 
     import os
 
     from mmengine.logging import print_log
+
+    from .configs import render_model
     specs = [parse_module_spec(s) if isinstance(s, str) else s for s in specs]
     backbone_type = cfg.model.backbone.get('type', 'backbone')
     derivation = derive_model(cfg, specs)
@@ -576,11 +548,10 @@ def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 
         print_log('--attention ' + ' '.join(s.text for s in specs) + ':\n'
                   + ''.join(f'  {line}\n' for line in describe(derivation, backbone_type))
                   + 'The model now has:\n'
-                  + render_model_override(changed).rstrip('\n'), logger=logger)
+                  + render_model(changed).rstrip('\n'), logger=logger)
     return derivation
 
 
 __all__ = ['BLOCK_POSITIONS', 'POSITIONS', 'PLUGIN_FORMS', 'ModuleSpec', 'Placed',
            'Derivation', 'parse_stages', 'parse_module_args', 'parse_module_spec',
-           'derive_model', 'apply_attention', 'describe', 'build_parts', 'check_builds',
-           'format_value', 'render_model_override']
+           'derive_model', 'apply_attention', 'describe', 'build_parts', 'check_builds']

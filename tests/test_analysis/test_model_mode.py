@@ -37,10 +37,11 @@ def test_retinanet_se_with_and_without():
     result = run_model(str(RETINANET_SE), size=(64, 96), batch_size=1, warmup=0, repeats=1,
                        max_time=0.0)
     with_se, without = result['rows']
-    assert result['added_modules'] == {'SE': 13}
+    # The zoo starts its modules as the identity: each SE in an IdentityInit (one scalar).
+    assert result['added_modules'] == {'SE': 13, 'IdentityInit': 13}
     assert result['removed'] == ['SE plugin']
     # SE(C) with r=16 and biases: 2*C*C/16 + C/16 + C; 4, 6 and 3 blocks of C=512, 1024, 2048.
-    se_params = sum(n * (2 * c * (c // 16) + c // 16 + c)
+    se_params = sum(n * (2 * c * (c // 16) + c // 16 + c + 1)
                     for n, c in ((4, 512), (6, 1024), (3, 2048)))
     assert with_se['params'] - without['params'] == se_params
     assert result['share']['params'] == pytest.approx(se_params / with_se['params'])
@@ -67,15 +68,15 @@ FEW_PROPOSALS = {'model.test_cfg.rpn.nms_pre': 64, 'model.test_cfg.rpn.max_per_i
                  'model.train_cfg.rcnn.sampler.num': 16}
 KINDS = {
     'faster-rcnn': (CONFIG_DIR / 'det' / 'faster_rcnn' / 'faster-rcnn_r50-cbam_fpn_1x_coco.py',
-                    dict(NARROW_R50, **FEW_PROPOSALS), {'CBAM': 13}),
+                    dict(NARROW_R50, **FEW_PROPOSALS), {'CBAM': 13, 'IdentityInit': 13}),
     'mask-rcnn': (CONFIG_DIR / 'det' / 'mask_rcnn' / 'mask-rcnn_r50-eca_fpn_1x_coco.py',
-                  dict(NARROW_R50, **FEW_PROPOSALS), {'ECA': 13}),
+                  dict(NARROW_R50, **FEW_PROPOSALS), {'ECA': 13, 'IdentityInit': 13}),
     'yolov3': ('mmdet::yolo/yolov3_d53_8xb8-320-273e_coco.py', {}, {}),
     'segmentor': (CONFIG_DIR / 'seg' / 'fcn' / 'fcn_r50-d8-se_4xb4-80k_ade20k-512x512.py',
                   {'model.backbone.base_channels': 16, 'model.decode_head.in_channels': 512,
                    'model.auxiliary_head.in_channels': 256,
                    'model.data_preprocessor.size': (64, 64)},  # it pads to 512x512
-                  {'SE': 13}),
+                  {'SE': 13, 'IdentityInit': 13}),
 }
 
 

@@ -9,6 +9,6 @@ __all__ = ['AttentionBackbone', 'PluginResNet', 'PluginResNeXt']
 # mmseg is an optional extra (`pip install mmattn[seg]`): its variants register when it is there.
 if find_spec('mmseg') is not None:
     from . import plugin_resnet_seg as _seg
-    PluginResNetV1c, PluginResNetV1d = _seg.PluginResNetV1c, _seg.PluginResNetV1d
-    SegPluginResNet, SegPluginResNeXt = _seg.SegPluginResNet, _seg.SegPluginResNeXt
-    __all__ += ['PluginResNetV1c', 'PluginResNetV1d', 'SegPluginResNet', 'SegPluginResNeXt']
+    PluginResNetV1b, PluginResNetV1c = _seg.PluginResNetV1b, _seg.PluginResNetV1c
+    PluginResNetV1d, SegPluginResNeXt = _seg.PluginResNetV1d, _seg.SegPluginResNeXt
+    __all__ += ['PluginResNetV1b', 'PluginResNetV1c', 'PluginResNetV1d', 'SegPluginResNeXt']

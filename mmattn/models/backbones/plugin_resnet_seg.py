@@ -1,4 +1,4 @@
-"""mmseg's ResNetV1c/V1d with plugins that all apply, BasicBlock included.
+"""mmseg's ResNet (V1b), ResNetV1c and V1d with plugins that all apply, BasicBlock included.
 
 He et al., "Bag of Tricks for Image Classification with Convolutional Neural
 Networks", CVPR 2019 (the V1c/V1d stems). https://arxiv.org/abs/1812.01187
@@ -11,8 +11,7 @@ gradient. Its ``BasicBlock`` refuses plugins (``assert plugins is None``).
 These variants keep every mmseg argument (``contract_dilation``,
 ``dilations``, ``strides``, ``multi_grid``, ``norm_eval``, ...) and chain the
 plugins in list order, as :class:`~mmattn.models.backbones.PluginResNet` does.
-``SegPluginResNet`` and ``SegPluginResNeXt`` do the same for mmseg's plain
-``ResNet`` (the ``r50b`` configs) and its ``ResNeXt``.
+``SegPluginResNeXt`` does the same for mmseg's ``ResNeXt``.
 """
 from mmseg.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNetV1c, ResNetV1d
 from mmseg.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
@@ -58,10 +57,12 @@ class PluginResNetV1d(PluginResNetMixin, ResNetV1d):
 
 
 @ROOT_MODELS.register_module()
-class SegPluginResNet(PluginResNetMixin, ResNet):
-    """mmseg's plain ``ResNet`` (``r18b``/``r50b`` configs) whose plugins all apply.
+class PluginResNetV1b(PluginResNetMixin, ResNet):
+    """mmseg's plain-stem ``ResNet`` (V1b in mmseg's words) whose plugins all apply.
 
-    Arguments as mmseg's ``ResNet``; ``plugins`` as
+    The stem is one 7x7 conv (``conv1``, ``bn1``), as torchvision's and the
+    attention papers' ImageNet ResNets, which cannot load into the deep stem
+    of ``ResNetV1c``/``V1d``. Arguments as mmseg's ``ResNet``; ``plugins`` as
     :class:`~mmattn.models.backbones.PluginResNet`'s.
     """
 

@@ -1,4 +1,4 @@
-"""PluginResNeXt (mmdet) and SegPluginResNeXt/SegPluginResNet (mmseg): ResNeXt with plugins."""
+"""PluginResNeXt (mmdet) and SegPluginResNeXt (mmseg): ResNeXt whose blocks take plugins."""
 import math
 
 import pytest
@@ -82,8 +82,8 @@ def test_identity_init_starts_as_the_plain_resnext(tmp_path):
 
 
 def _resnext_classes():
-    from mmattn import SegPluginResNet, SegPluginResNeXt
-    return [PluginResNeXt, SegPluginResNeXt, SegPluginResNet]
+    from mmattn import SegPluginResNeXt
+    return [PluginResNeXt, SegPluginResNeXt]
 
 
 @pytest.mark.parametrize('cls', _resnext_classes())
@@ -115,21 +115,19 @@ def test_errors(kwargs, error, match):
         PluginResNeXt(**kwargs)
 
 
-def test_mmseg_variants_apply_every_plugin_in_order():
-    from mmattn import SegPluginResNet, SegPluginResNeXt
+def test_mmseg_variant_applies_every_plugin_in_order():
+    from mmattn import SegPluginResNeXt
     two = [dict(cfg=dict(type=Scale, value=2.0), position='after_conv3'),
            dict(cfg=dict(type=Shift, value=1.0), position='after_conv3')]
-    for net in (SegPluginResNeXt(**NARROW, plugins=two, dilations=(1, 1, 2, 4),
-                                 strides=(1, 2, 1, 1)),
-                SegPluginResNet(depth=50, base_channels=16, stem_channels=16, plugins=two)):
-        _randomize_norms(net)
-        _eval(net)
-        block = net.layer3[1]
-        x = torch.randn(2, block.conv1.in_channels, 6, 5)
-        with torch.no_grad():
-            torch.testing.assert_close(
-                block(x), _bottleneck_reference(block, x, after3=lambda t: t * 2.0 + 1.0),
-                rtol=1e-5, atol=1e-5)
+    net = SegPluginResNeXt(**NARROW, plugins=two, dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1))
+    _randomize_norms(net)
+    _eval(net)
+    block = net.layer3[1]
+    x = torch.randn(2, block.conv1.in_channels, 6, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            block(x), _bottleneck_reference(block, x, after3=lambda t: t * 2.0 + 1.0),
+            rtol=1e-5, atol=1e-5)
     # mmseg's dilations are kept.
     assert SegPluginResNeXt(**NARROW, dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1)) \
         .layer4[0].conv2.dilation == (4, 4)
