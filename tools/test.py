@@ -32,7 +32,7 @@ def parse_args(argv=None):
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.attention)
+    cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init)
     setup_test_cfg(cfg, args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
                    show_dir=args.show_dir, launcher=args.launcher, show=args.show,
                    wait_time=args.wait_time, tta=args.tta)

@@ -32,7 +32,7 @@ def parse_args(argv=None):
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.attention)
+    cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init)
     setup_train_cfg(cfg, args.config, work_dir=args.work_dir, amp=args.amp,
                     resume=args.resume, launcher=args.launcher,
                     auto_scale_lr=args.auto_scale_lr)

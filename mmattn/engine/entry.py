@@ -46,6 +46,9 @@ def add_launch_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> N
         '"SE(reduction=8)", CBAM:after_stage, ASFF; positions after_conv1/2/3 (ResNet '
         'blocks), after_stage (backbone outputs), after_neck (neck levels). '
         'The resulting backbone/neck is printed')
+    parser.add_argument('--identity-init', action='store_true',
+                        help='--attention\'s modules start as the identity (IdentityInit), so '
+                        'the network computes the base\'s function at iteration 0')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -61,13 +64,15 @@ def parse_launch_args(parser: argparse.ArgumentParser,
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None,
-                attention: Optional[Sequence[str]] = None) -> Config:
+                attention: Optional[Sequence[str]] = None,
+                identity_init: bool = False) -> Config:
     """Read ``config``, merge ``--cfg-options`` (a dict of dotted keys), apply ``--attention``.
 
     ``config``: a path, or a config of an installed package as ``_base_`` names it
     (``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py``).
     ``attention``: module specs (:mod:`mmattn.sweep.derive`) that replace the
     config's attention modules; the resulting backbone/neck is logged.
+    ``identity_init``: those modules start as the identity.
     """
     if '::' in config:
         # mmengine's own resolution of a `_base_ = 'mmdet::...'` reference.
@@ -77,7 +82,10 @@ def load_config(config: str, cfg_options: Optional[dict] = None,
         cfg.merge_from_dict(cfg_options)
     if attention:
         from mmattn.sweep.derive import apply_attention
-        apply_attention(cfg, attention)
+        apply_attention(cfg, attention, identity_init=identity_init)
+    elif identity_init:
+        raise ValueError('mmattn tools: --identity-init applies to the modules of --attention: '
+                         'give --attention too (a config sets identity_init in its plugins)')
     return cfg
 
 

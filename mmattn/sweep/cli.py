@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='position for every module that does not name one')
     parser.add_argument('--stages', help='stages for every module that does not name them, '
                         'one digit per stage, e.g. 0111')
+    parser.add_argument('--identity-init', action='store_true',
+                        help='the modules start as the identity (IdentityInit), as the zoo\'s')
     parser.add_argument('--out-dir', help='default: work_dirs/sweep/<base config name>')
     parser.add_argument('--no-baseline', action='store_true',
                         help='no run without modules')
@@ -110,7 +112,8 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
     try:
         parsed = [parse_module_spec(s, args.position, args.stages) for s in specs]
         entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
-                                 baseline=not args.no_baseline)
+                                 baseline=not args.no_baseline,
+                                 identity_init=args.identity_init)
     except ValueError as e:
         parser.error(str(e))
     tools_dir = tools_dir or default_tools_dir()

@@ -394,7 +394,8 @@ def _render_derived(base_ref: str, comment: str, imports: str, override: dict) -
 
 
 def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], out_dir: str,
-                   baseline: bool = True, check: bool = True) -> List[SweepEntry]:
+                   baseline: bool = True, check: bool = True,
+                   identity_init: bool = False) -> List[SweepEntry]:
     """Write one config per module spec on top of ``base_config``.
 
     Each derived config is ``_base_`` (the base, by relative path, or verbatim
@@ -407,6 +408,8 @@ def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], ou
     Args:
         check (bool): Build the backbone and neck of every derived config before
             writing any, so that only configs that build are written.
+        identity_init (bool): The modules start as the identity (see
+            :func:`~mmattn.sweep.derive.derive_model`).
 
     Returns:
         list[SweepEntry]: baseline first, then the modules in the given order.
@@ -432,7 +435,8 @@ def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], ou
                     + ', allow_failed_imports=False)')
 
     runs: List[Optional[ModuleSpec]] = ([None] if baseline else []) + list(specs)
-    derived = [derive_model(base_cfg, [] if spec is None else [spec]) for spec in runs]
+    derived = [derive_model(base_cfg, [] if spec is None else [spec], identity_init)
+               for spec in runs]
     removed = derived[0].removed
     base_stem = _strip_plugin_tags(base_stem, [r.split()[0] for r in removed])
     removed_text = ', '.join(removed)

@@ -340,12 +340,15 @@ def _minimal_override(base: Any, new: Any) -> Any:
     return new
 
 
-def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
+def derive_model(cfg, specs: Sequence[ModuleSpec], identity_init: bool = False) -> Derivation:
     """The ``model`` of ``cfg`` with the base's attention replaced by ``specs``.
 
     Args:
         cfg (Config): The base config (its ``model`` and ``default_scope`` are read).
         specs (Sequence[ModuleSpec]): The modules, in the order they apply.
+        identity_init (bool): Start every module as the identity (``IdentityInit``:
+            plugins' ``identity_init``, the wrappers' own), so the network computes
+            the base's function at iteration 0; ASFF, a neck, has no such start.
 
     Raises:
         ValueError: a position the backbone has not, stages of the wrong length, a
@@ -441,7 +444,8 @@ def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
         is_default = position == default and stages == stages_at(default)
         cfg_ = dict(type=spec.type, **spec.args)
         if position in BLOCK_POSITIONS:
-            block_plugins.append(dict(cfg=cfg_, stages=stages, position=position))
+            block_plugins.append(dict(cfg=cfg_, stages=stages, position=position,
+                                      **({'identity_init': True} if identity_init else {})))
         elif position == 'after_stage':
             stage_items.append((cfg_, stages))
         else:
@@ -465,16 +469,21 @@ def derive_model(cfg, specs: Sequence[ModuleSpec]) -> Derivation:
         model['backbone'] = dict(
             type='AttentionBackbone', backbone=model['backbone'],
             in_channels=[c for c, _, _ in _outputs('backbone')], attentions=_postfixed(cfgs),
-            **_indices('indices', stages))
+            **_indices('indices', stages), **_identity(identity_init))
     if neck_items:
-        model['neck'] = _derive_neck(model['neck'], neck_items, _outputs('neck'))
+        model['neck'] = _derive_neck(model['neck'], neck_items, _outputs('neck'), identity_init)
     override = {k: _minimal_override(base.get(k), model.get(k))
                 for k in ('backbone', 'neck') if base.get(k) != model.get(k)}
     return Derivation(model, override, placements, removed, notes)
 
 
+def _identity(on: bool) -> dict:
+    return dict(identity_init=True) if on else {}
+
+
 def _derive_neck(neck: Union[dict, list], items: List[Tuple[str, dict, Stages]],
-                 levels: List[Tuple[int, int, int]]) -> Union[dict, list]:
+                 levels: List[Tuple[int, int, int]], identity_init: bool = False
+                 ) -> Union[dict, list]:
     chain = list(neck) if isinstance(neck, list) else [neck]
     channels = [c for c, _, _ in levels]
     heights = [h for _, h, _ in levels]
@@ -484,10 +493,12 @@ def _derive_neck(neck: Union[dict, list], items: List[Tuple[str, dict, Stages]],
         for cfgs, stages in _groups(attention):
             if len(chain) == 1 and chain[0].get('type') != 'AttentionNeck':
                 chain[0] = dict(type='AttentionNeck', neck=chain[0],
-                                attention=_postfixed(cfgs), **_indices('levels', stages))
+                                attention=_postfixed(cfgs), **_indices('levels', stages),
+                                **_identity(identity_init))
             else:
                 chain.append(dict(type='AttentionNeck', channels=channels,
-                                  attention=_postfixed(cfgs), **_indices('levels', stages)))
+                                  attention=_postfixed(cfgs), **_indices('levels', stages),
+                                  **_identity(identity_init)))
         attention.clear()
 
     for kind, cfg, stages in items:
@@ -521,9 +532,11 @@ def describe(derivation: Derivation, backbone_type: str = 'backbone') -> List[st
     return lines
 
 
-def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 'current'
-                    ) -> Derivation:
+def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 'current',
+                    identity_init: bool = False) -> Derivation:
     """``--attention``: put ``specs`` into ``cfg.model`` (in place) and log the result.
+
+    ``identity_init`` (``--identity-init``): the modules start as the identity.
 
     The model becomes :func:`derive_model`'s; ``custom_imports`` gains ``mmattn``
     (so the dumped config works with mmdet's and mmseg's own tools too). The log
@@ -537,7 +550,7 @@ def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 
     from .configs import render_model
     specs = [parse_module_spec(s) if isinstance(s, str) else s for s in specs]
     backbone_type = cfg.model.backbone.get('type', 'backbone')
-    derivation = derive_model(cfg, specs)
+    derivation = derive_model(cfg, specs, identity_init)
     cfg.model = derivation.model
     imports = cfg.get('custom_imports', None) or dict(imports=[], allow_failed_imports=False)
     if 'mmattn' not in imports['imports']:
@@ -545,7 +558,8 @@ def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 
     cfg.custom_imports = imports
     if logger is not None and os.environ.get('RANK', '0') == '0':
         changed = {k: derivation.model[k] for k in derivation.override}
-        print_log('--attention ' + ' '.join(s.text for s in specs) + ':\n'
+        print_log('--attention ' + ' '.join(s.text for s in specs)
+                  + (' (each starting as the identity)' if identity_init else '') + ':\n'
                   + ''.join(f'  {line}\n' for line in describe(derivation, backbone_type))
                   + 'The model now has:\n'
                   + render_model(changed).rstrip('\n'), logger=logger)

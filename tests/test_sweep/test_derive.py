@@ -212,3 +212,22 @@ def _shipped(package, path):
     import importlib
     from pathlib import Path
     return str(Path(importlib.import_module(package).__file__).parent / '.mim' / 'configs' / path)
+
+
+def test_identity_init_starts_every_module_as_the_identity():
+    cfg = mim_config(DET, 'retinanet/retinanet_r18_fpn_1x_coco.py')
+    derivation = derive_model(cfg, [parse_module_spec(s) for s in (
+        'SE:after_conv2', 'CBAM:after_stage:0001', 'ECA:after_neck')], identity_init=True)
+    model = derivation.model
+    assert model['backbone']['backbone']['plugins'][0]['identity_init'] is True
+    assert model['backbone']['identity_init'] is True and model['neck']['identity_init'] is True
+    built = build_parts(model, DET)
+    found = sum((_types(part) for part in built.values()), Counter())
+    # 6 SE plugins, 1 CBAM on the last output, 5 ECA on the FPN levels: each wrapped.
+    assert found['IdentityInit'] == 6 + 1 + 5
+    from mmattn import IdentityInit
+    assert all(m.scale.item() == 0 for part in built.values() for m in part.modules()
+               if isinstance(m, IdentityInit))
+    from mmattn.engine import load_config
+    with pytest.raises(ValueError, match='--identity-init applies to the modules of --attention'):
+        load_config(_shipped(DET, 'retinanet/retinanet_r18_fpn_1x_coco.py'), identity_init=True)
