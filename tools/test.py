@@ -1,7 +1,7 @@
 """Test a checkpoint of an mmdet or mmseg config, as mmdet's tools/test.py.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl]
-        [--show] [--show-dir DIR] [--wait-time S] [--tta] [--attention SPEC ...]
+        [--show] [--show-dir DIR] [--wait-time S] [--tta] [--attention SPEC ... [--identity-init]]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Every flag of mmdet's (3.3) and mmseg's (1.2) tools/test.py, each doing what the

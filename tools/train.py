@@ -1,7 +1,7 @@
 """Train an mmdet or mmseg config (mmattn modules included), as mmdet's tools/train.py.
 
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--auto-scale-lr] [--resume [CKPT]]
-        [--attention SPEC ...] [--cfg-options KEY=VALUE ...]
+        [--attention SPEC ... [--identity-init]] [--cfg-options KEY=VALUE ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
 Every flag of mmdet's (3.3) and mmseg's (1.2) tools/train.py, plus ``--attention``
