@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
 from ..utils import AttentionMap, MapSpec, check_positive_int
+from ..utils.lookup import lookup_layer_cfgs
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -119,6 +120,7 @@ class ASFF(BaseModule):
                  act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.1),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        lookup_layer_cfgs('ASFF', conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         if num_levels is not None:
             num_levels = check_positive_int('ASFF', 'num_levels', num_levels)
         self.in_channels = _per_level('in_channels', in_channels, num_levels)
