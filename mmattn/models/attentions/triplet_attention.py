@@ -6,12 +6,13 @@ WACV 2021. https://arxiv.org/abs/2010.03045
 from typing import Optional, Union
 
 import torch
-from mmcv.cnn import ConvModule, build_activation_layer
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_feature_map, check_positive_int
+from ..utils import (build_act, check_feature_map, check_norm_cfg, check_odd_kernel,
+                     check_positive_int, conv_module_forward)
 
 
 def _zpool(x: Tensor, dim: int) -> Tensor:
@@ -70,36 +71,36 @@ class TripletAttention(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('TripletAttention', 'in_channels', in_channels)
-        self.kernel_size = check_positive_int('TripletAttention', 'kernel_size', kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f'TripletAttention: kernel_size={kernel_size} must be odd, '
-                             'so that each gate keeps the size of its plane')
+        self.kernel_size = check_odd_kernel('TripletAttention', 'kernel_size', kernel_size,
+                                            'so that each gate keeps the size of its plane')
+        norm_cfg = check_norm_cfg('TripletAttention', 'norm_cfg', norm_cfg, 1, 'map',
+                                  allow_none=True)
         self.no_spatial = bool(no_spatial)
 
         def branch() -> ConvModule:
             return ConvModule(
                 2, 1, kernel_size, padding=kernel_size // 2,
-                norm_cfg=None if norm_cfg is None else norm_cfg.copy(), act_cfg=None)
+                norm_cfg=None if norm_cfg is None else dict(norm_cfg), act_cfg=None)
 
         self.cw = branch()
         self.hc = branch()
         if not self.no_spatial:
             self.hw = branch()
-        self.gate = build_activation_layer(gate_cfg.copy())
+        self.gate = build_act('TripletAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('TripletAttention', x, self.in_channels)
         scale = 1.0 / (2 if self.no_spatial else 3)
         # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
         z = _zpool(x, 2)  # [B, 2, C, W]
-        g_cw = self.gate(self.cw(z)).transpose(1, 2) * scale  # [B, C, 1, W]
+        g_cw = self.gate(conv_module_forward(self.cw, z)).transpose(1, 2) * scale  # [B, C, 1, W]
         # H-C branch: Z-pool over W; the official code convolves the (H, C)
         # plane, so convolve a transposed view of the small pooled map.
         z = _zpool(x, 3).transpose(2, 3)  # [B, 2, H, C]
-        g_hc = self.gate(self.hc(z)).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
+        g_hc = self.gate(conv_module_forward(self.hc, z)).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
         gates = g_cw + g_hc  # [B, C, H, W]
         if not self.no_spatial:
             # H-W branch: Z-pool over C.
             z = _zpool(x, 1)  # [B, 2, H, W]
-            gates = gates + self.gate(self.hw(z)) * scale  # [B, C, H, W]
+            gates = gates + self.gate(conv_module_forward(self.hw, z)) * scale  # [B, C, H, W]
         return x * gates  # [B, C, H, W]

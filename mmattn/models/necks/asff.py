@@ -13,7 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_positive_int
+from ..utils import (accumulation_dtype, check_act_cfg, check_conv_cfg, check_norm_cfg,
+                     check_positive_int, check_tensor, conv_module_forward, sizes_are_symbolic)
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -112,6 +113,11 @@ class ASFF(BaseModule):
         self.compress_channels = check_positive_int('ASFF', 'compress_channels',
                                                     compress_channels)
         L = self.num_levels
+        conv_cfg = check_conv_cfg('ASFF', 'conv_cfg', conv_cfg)
+        for channels in sorted(set(self.in_channels + [self.compress_channels])):
+            check_norm_cfg('ASFF', 'norm_cfg', norm_cfg, channels, allow_none=True)
+        act_cfg = check_act_cfg('ASFF', 'act_cfg', act_cfg, allow_none=True,
+                                example="dict(type='LeakyReLU', negative_slope=0.1)")
         conv = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.resizers = nn.ModuleList()
         self.weight_convs = nn.ModuleList()
@@ -143,9 +149,33 @@ class ASFF(BaseModule):
             raise ValueError(f'ASFF: expected a tuple of num_levels={self.num_levels} '
                              f'feature maps, got {got}')
         for level, (x, channels) in enumerate(zip(inputs, self.in_channels)):
+            check_tensor('ASFF', x, f'level {level}')
             if x.dim() != 4 or x.shape[1] != channels:
                 raise ValueError(f'ASFF: level {level} must have shape (B, {channels}, H, W), '
                                  f'got {tuple(x.shape)}')
+        if sizes_are_symbolic():
+            return
+        shapes = [tuple(x.shape) for x in inputs]
+        if len({s[0] for s in shapes}) > 1:
+            raise ValueError(f'ASFF: every level must have the same batch size, got levels of '
+                             f'shapes {shapes}')
+        for level in range(1, self.num_levels):
+            if shapes[level][2] > shapes[level - 1][2] or shapes[level][3] > shapes[level - 1][3]:
+                raise ValueError(
+                    f'ASFF: levels must be given finest first (as mmdet\'s backbones and necks '
+                    f'return them), each no larger than the one before; level {level} of '
+                    f'shape {shapes[level]} is larger than level {level - 1} of shape '
+                    f'{shapes[level - 1]} (levels given coarsest first? reverse them)')
+
+    @staticmethod
+    def _resize(resizer: nn.Module, x: Tensor) -> Tensor:
+        if isinstance(resizer, ConvModule):
+            return conv_module_forward(resizer, x)
+        if isinstance(resizer, nn.Sequential):
+            for layer in resizer:
+                x = ASFF._resize(layer, x)
+            return x
+        return resizer(x)
 
     def forward(self, inputs: Sequence[Tensor], return_weights: bool = False
                 ) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]]:
@@ -162,17 +192,22 @@ class ASFF(BaseModule):
             size = inputs[level].shape[-2:]
             resized = []
             for source, x in enumerate(inputs):
-                y = self.resizers[level][source](x)  # [B, C_l, h, w]
-                if y.shape[-2:] != size:
+                y = self._resize(self.resizers[level][source], x)  # [B, C_l, h, w]
+                if source != level:
+                    # Always resized to the target's size (nearest; a no-op copy where
+                    # the sizes already agree): a branch on the sizes would be frozen
+                    # by jit.trace and ONNX export at the export size's pyramid.
                     y = F.interpolate(y, size=size, mode='nearest')  # [B, C_l, H_l, W_l]
                 resized.append(y)
-            compressed = [conv(y) for conv, y in zip(self.weight_convs[level], resized)]
+            compressed = [
+                conv_module_forward(conv, y) for conv, y in zip(self.weight_convs[level], resized)
+            ]
             logits = self.weight_logits[level](torch.cat(compressed, 1))  # [B, L, H_l, W_l]
-            weight = logits.float().softmax(1).to(logits.dtype)  # [B, L, H_l, W_l]
+            weight = logits.softmax(1, dtype=accumulation_dtype(logits.dtype)).to(logits.dtype)
             fused = resized[0] * weight[:, 0:1]
             for source in range(1, self.num_levels):
                 fused = fused + resized[source] * weight[:, source:source + 1]  # [B, C_l, H, W]
-            outs.append(self.expands[level](fused))  # [B, out_channels[l], H_l, W_l]
+            outs.append(conv_module_forward(self.expands[level], fused))  # [B, C_out_l, H_l, W_l]
             weights.append(weight)
         if return_weights:
             return tuple(outs), tuple(weights)
