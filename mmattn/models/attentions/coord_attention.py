@@ -64,8 +64,10 @@ class CoordAttention(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CoordAttention', x, self.in_channels)
         h = x.shape[2]
-        # Rows then columns along one axis: [B, C, H + W, 1].
-        y = torch.cat([x.mean(3), x.mean(2)], 2).unsqueeze(3)
+        # Rows then columns along one axis: [B, C, H + W, 1], built by the
+        # concatenation itself rather than as a view of it (torch 2.13's inductor
+        # fails on views with symbolic strides saved for the backward).
+        y = torch.cat([x.mean(3, keepdim=True), x.mean(2, keepdim=True).transpose(2, 3)], 2)
         y = self.act(norm_forward(self.bn1, self.conv1(y)))  # [B, mip, H + W, 1]
         a_h = self.gate(self.conv_h(y[:, :, :h]))  # [B, C, H, 1]
         a_w = self.gate(self.conv_w(y[:, :, h:])).transpose(2, 3)  # [B, C, 1, W]

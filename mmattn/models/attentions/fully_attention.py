@@ -86,8 +86,8 @@ class FullyAttention(BaseModule):
         cols = x.permute(0, 3, 1, 2).contiguous()  # [B, W, C, H]: column w, C tokens of dim H
         rows = x.permute(0, 2, 1, 3).contiguous()  # [B, H, C, W]
         # Keys: the sample's contexts, shared by its columns (rows) as broadcast views.
-        keys_h = ctx_h.transpose(1, 2).contiguous().unsqueeze(1).expand(B, W, C, H)
-        keys_w = ctx_w.transpose(1, 2).contiguous().unsqueeze(1).expand(B, H, C, W)
+        keys_h = ctx_h.transpose(1, 2).unsqueeze(1).contiguous().expand(B, W, C, H)
+        keys_w = ctx_w.transpose(1, 2).unsqueeze(1).contiguous().expand(B, H, C, W)
         aug_h = F.scaled_dot_product_attention(cols, keys_h.to(cols.dtype), cols, scale=1.0)
         aug_w = F.scaled_dot_product_attention(rows, keys_w.to(rows.dtype), rows, scale=1.0)
         aug = aug_h.permute(0, 2, 3, 1) + aug_w.permute(0, 2, 1, 3)  # [B, C, H, W]

@@ -76,6 +76,8 @@ class GatedTemporalConv(BaseModule):
         # Shortest input the largest dilated kernel can cover.
         self.min_len = dilation * (max(self.kernel_sizes) - 1) + 1
         self.seq_len = None if seq_len is None else check_positive_int(name, 'seq_len', seq_len)
+        if mlp_channels is not None:
+            check_positive_int(name, 'mlp_channels', mlp_channels)
         if seq_len is not None and seq_len < self.min_len:
             raise ValueError(
                 f'{name}: seq_len={seq_len} is shorter than the dilated kernels cover: '
@@ -92,8 +94,7 @@ class GatedTemporalConv(BaseModule):
             self.filter_mlp = nn.Identity()
             self.gate_mlp = nn.Identity()
         else:
-            hidden = in_channels if mlp_channels is None else check_positive_int(
-                name, 'mlp_channels', mlp_channels)
+            hidden = in_channels if mlp_channels is None else mlp_channels
             self.filter_mlp = self._mlp(seq_len - self.min_len + 1, hidden, seq_len, act_cfg)
             self.gate_mlp = self._mlp(seq_len - self.min_len + 1, hidden, seq_len, act_cfg)
 

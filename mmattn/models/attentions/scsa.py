@@ -44,8 +44,11 @@ def _windows(length: Union[int, Tensor], window: int) -> Tuple[Union[int, Tensor
 
 def _pool_axis(s: Tensor, dim: int, window: int, mode: str) -> Tensor:
     """Average or max of ``s`` over non-overlapping windows along ``dim`` (floor mode)."""
-    n, k = _windows(s.shape[dim], window)
-    s = s[(slice(None), ) * dim + (slice(0, n * k), )].unflatten(dim, (n, k))
+    shape = s.shape
+    n, k = _windows(shape[dim], window)
+    # reshape with the full size list, not unflatten, whose ONNX export fixes the sizes
+    s = s[(slice(None), ) * dim + (slice(0, n * k), )]
+    s = s.reshape(tuple(shape[:dim]) + (n, k) + tuple(shape[dim + 1:]))
     return s.amax(dim + 1) if mode == 'max_pool' else s.mean(dim + 1)
 
 

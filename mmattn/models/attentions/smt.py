@@ -107,7 +107,9 @@ class ScaleAwareModulation(BaseModule):
         # einsum that reads the heads where they are (no regrouping copy).
         weight = self.proj0.weight.view(self.head_channels, -1, self.num_heads)
         s = torch.einsum('bghwi,goi->bhwgo', s, weight).reshape(B, H, W, C * self.expand_ratio)
-        s = (s + self.proj0.bias).permute(0, 3, 1, 2)  # [B, C*e, H, W]
+        # The bias added after the permute, so that the norm's input is the sum itself,
+        # not a view of it (torch 2.13's inductor fails on saved views with symbolic strides).
+        s = s.permute(0, 3, 1, 2) + self.proj0.bias.view(1, -1, 1, 1)  # [B, C*e, H, W]
         s = self.proj1(self.act(norm_forward(self.bn, s)))  # [B, C, H, W]
         return s * v.permute(0, 3, 1, 2)  # [B, C, H, W]
 

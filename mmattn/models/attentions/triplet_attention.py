@@ -3,7 +3,7 @@
 Misra et al., "Rotate to Attend: Convolutional Triplet Attention Module",
 WACV 2021. https://arxiv.org/abs/2010.03045
 """
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from mmcv.cnn import ConvModule
@@ -15,15 +15,22 @@ from ..utils import (build_act, check_feature_map, check_norm_cfg, check_odd_ker
                      check_positive_int, conv_module_forward)
 
 
-def _zpool(x: Tensor, dim: int) -> Tensor:
-    """Max and mean of ``x`` over ``dim``, stacked as two maps on dim 1 (max first)."""
+def _zpool(x: Tensor, dim: int, order: Tuple[int, ...] = (0, 1, 2, 3)) -> Tensor:
+    """Max and mean of ``x`` over ``dim`` (kept as a size-1 dim, then moved by ``order`` to
+    dim 1), concatenated as two maps on dim 1 (max first).
+
+    A concatenation of the two reductions, not a stack or a transposed view of
+    one: the convolution's input is then a tensor of its own, which torch
+    2.13's inductor needs when the sizes are symbolic (it fails on saved views
+    whose strides it cannot order).
+    """
     if x.requires_grad and torch.is_grad_enabled():
         # max's index-based backward makes fewer full-size temporaries than
         # amax's (which compares x with the result); amax is the faster forward.
-        peak = x.max(dim).values
+        peak = x.max(dim, keepdim=True).values
     else:
-        peak = x.amax(dim)
-    return torch.stack((peak, x.mean(dim)), dim=1)
+        peak = x.amax(dim, keepdim=True)
+    return torch.cat((peak.permute(order), x.mean(dim, keepdim=True).permute(order)), dim=1)
 
 
 @ROOT_MODELS.register_module()
@@ -39,7 +46,7 @@ class TripletAttention(BaseModule):
 
     The rotations are never materialised: Z-pool is a reduction of the
     original tensor along dim 2 (C-W branch), dim 3 (H-C branch) or dim 1 (H-W
-    branch), the H-C branch convolves a transposed view of its small pooled
+    branch), the H-C branch convolves a transposed copy of its small pooled
     map, and each gate broadcasts back onto ``x`` as ``(B, C, 1, W)``,
     ``(B, C, H, 1)`` or ``(B, 1, H, W)``. The output is therefore
     ``x * (g_cw + g_hc + g_hw) / 3``, computed without copies of ``x``, and
@@ -92,12 +99,12 @@ class TripletAttention(BaseModule):
         check_feature_map('TripletAttention', x, self.in_channels)
         scale = 1.0 / (2 if self.no_spatial else 3)
         # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
-        z = _zpool(x, 2)  # [B, 2, C, W]
+        z = _zpool(x, 2, (0, 2, 1, 3))  # [B, 2, C, W]
         g_cw = self.gate(conv_module_forward(self.cw, z)).transpose(1, 2) * scale  # [B, C, 1, W]
         # H-C branch: Z-pool over W; the official code convolves the (H, C)
-        # plane, so convolve a transposed view of the small pooled map.
-        z = _zpool(x, 3).transpose(2, 3)  # [B, 2, H, C]
-        g_hc = self.gate(conv_module_forward(self.hc, z)).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
+        # plane, so convolve the small pooled map transposed.
+        z = _zpool(x, 3, (0, 3, 2, 1))  # [B, 2, H, C]
+        g_hc = self.gate(conv_module_forward(self.hc, z)).permute(0, 3, 2, 1) * scale  # [B,C,H,1]
         gates = g_cw + g_hc  # [B, C, H, W]
         if not self.no_spatial:
             # H-W branch: Z-pool over C.
