@@ -7,7 +7,7 @@ Parameter names follow the official code (``query_conv``, ``key_conv``,
 ``value_conv``, ``gamma``), so its PAM/CAM weights load directly.
 """
 import math
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -152,27 +152,31 @@ class DANetPAM(BaseModule):
                             self.value_conv.weight]).flatten(1)
         bias = torch.cat([self.query_conv.bias, self.key_conv.bias, self.value_conv.bias])
         qkv = F.linear(x.flatten(2).transpose(1, 2), weight, bias)  # [B, N, 2D + C]
-        q, k, v = qkv.split([D, D, C], dim=-1)  # [B, N, D], [B, N, D], [B, N, C]
         if self.impl == 'auto' and torch.compiler.is_exporting():
             # torch.export: both paths stay in the program and the size picks one
             # at run time (a Python branch would guard the export size's side).
-            out = torch.cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (q, k, v))
+            out = torch.cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
         elif self._use_sdpa(N):
-            out = self._sdpa(q, k, v)
+            out = self._sdpa(qkv)
         else:
-            out = self._plain(q, k, v)
+            out = self._plain(qkv)
         out = out.transpose(1, 2).reshape(B, C, H, W)  # [B, C, H, W]
         return self.gamma.to(out.dtype) * out
 
-    @staticmethod
-    def _plain(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    def _split(self, qkv: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        D = self.qk_channels
+        return qkv.split([D, D, self.in_channels], dim=-1)  # [B, N, D], [B, N, D], [B, N, C]
+
+    def _plain(self, qkv: Tensor) -> Tensor:
+        q, k, v = self._split(qkv)
         dtype = accumulation_dtype(q.dtype)
         with _float32_region(q):
             energy = torch.bmm(q.to(dtype), k.to(dtype).transpose(1, 2))  # [B, N, N]
             attn = energy.softmax(dim=-1).to(v.dtype)
             return torch.bmm(attn, v)  # [B, N, C]
 
-    def _sdpa(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    def _sdpa(self, qkv: Tensor) -> Tensor:
+        q, k, v = self._split(qkv)
         B, N, _ = v.shape
         C, D = self.in_channels, self.qk_channels
         w, h = self.head_channels, self.num_heads
