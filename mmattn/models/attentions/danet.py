@@ -145,7 +145,7 @@ class DANetPAM(BaseModule):
     def attention_term(self, x: Tensor) -> Tensor:
         """``gamma * V S^T``: the output without the residual, ``[B, C, H, W]``."""
         B, C, H, W = x.shape
-        N, D = H * W, self.qk_channels
+        N = H * W
         # The three 1x1 convolutions as one product on tokens: [B, N, 2D + C],
         # already in the token-major layout both paths need.
         weight = torch.cat([self.query_conv.weight, self.key_conv.weight,

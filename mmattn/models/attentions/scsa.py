@@ -12,7 +12,7 @@ from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
 from ..utils import (build_norm, check_choice, check_feature_map, check_int_sequence,
-                     check_odd_kernel, check_positive_int, check_probability, norm_forward)
+                     check_positive_int, check_probability, norm_forward)
 
 _NAME = 'SCSA'
 _DOWN_SAMPLE_MODES = ('avg_pool', 'max_pool')

@@ -1,5 +1,4 @@
-from .cfg import (NORM_LAYOUTS, build_act, build_norm, check_act_cfg, check_conv_cfg,
-                  check_norm_cfg)
+from .cfg import NORM_LAYOUTS, build_act, build_norm, check_act_cfg, check_conv_cfg, check_norm_cfg
 from .checks import (check_choice, check_feature_map, check_int_sequence, check_number,
                      check_odd_kernel, check_positive_int, check_probability, check_tensor,
                      sizes_are_symbolic)

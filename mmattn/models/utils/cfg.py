@@ -1,4 +1,4 @@
-"""Config checks: every ``act_cfg`` / ``gate_cfg`` / ``norm_cfg`` / ``conv_cfg`` is built once at construction.
+"""Config checks: every act_cfg, gate_cfg, norm_cfg and conv_cfg is built once at construction.
 
 A config is tried with mmcv's own builder, so whatever the registries know
 (mmcv's, mmdet's, mmseg's, custom ones) is accepted, and whatever they refuse
