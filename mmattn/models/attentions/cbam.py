@@ -13,8 +13,24 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (build_act, check_feature_map, check_norm_cfg, check_odd_kernel,
-                     check_positive_int, norm_forward)
+from ..utils import (accumulation_dtype, build_act, check_feature_map, check_norm_cfg,
+                     check_odd_kernel, check_positive_int, norm_forward)
+
+
+def _mean(x: Tensor, dims: Tuple[int, ...]) -> Tensor:
+    """The mean of ``x`` over ``dims`` (kept), as a sum scaled on the small result.
+
+    The value of ``x.mean(dims)`` (accumulated in at least float32, so fp16 sums
+    of many large activations do not overflow), but its backward is an expanded
+    view of the small gradient instead of a full-size division (``mean``'s
+    backward divides the expanded gradient by the count: one more pass over a
+    map of the input's size).
+    """
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    total = x.sum(dims, keepdim=True, dtype=accumulation_dtype(x.dtype))
+    return (total / count).to(x.dtype)
 
 
 def _peak(x: Tensor, dims: Tuple[int, ...]) -> Tensor:
@@ -104,9 +120,9 @@ class CBAM(BaseModule):
         # Both descriptors through the shared MLP in one call, as the two
         # positions of a 1x2 map (1x1 convolutions act on each position alone);
         # summing the positions sums the two MLP outputs.
-        s = torch.cat([x.mean((2, 3), keepdim=True), _peak(x, (2, 3))], 3)  # [B, C, 1, 2]
+        s = torch.cat([_mean(x, (2, 3)), _peak(x, (2, 3))], 3)  # [B, C, 1, 2]
         s = self.fc2(self.act(self.fc1(s))).sum(3, keepdim=True)  # [B, C, 1, 1]
         x = x * self.channel_gate(s)  # [B, C, H, W]
-        d = torch.cat([x.mean(1, keepdim=True), _peak(x, (1, ))], 1)  # [B, 2, H, W]
+        d = torch.cat([_mean(x, (1, )), _peak(x, (1, ))], 1)  # [B, 2, H, W]
         a = self.spatial_gate(norm_forward(self.spatial_norm, self.spatial_conv(d)))
         return x * a  # [B, C, H, W]
