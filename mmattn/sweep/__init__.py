@@ -1,6 +1,7 @@
 """Configs with attention modules, and sweeps over them.
 
 ``positions``: each module's default place in a ResNet (its paper's).
+``pretrained``: the ImageNet checkpoint (with the module) each module's -in1k configs start from.
 ``configs``: the checked-in config zoo and configs derived from any base.
 ``results``: the final metric of each work dir, as one comparison table.
 ``launch``: the commands that train each derived config, or running them here.

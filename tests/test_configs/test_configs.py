@@ -21,6 +21,7 @@ from mmengine.registry import init_default_scope
 
 from mmattn.registry import ROOT_MODELS, list_attention_modules
 from mmattn.sweep import PAPER_PLACEMENTS, zoo_files
+from mmattn.sweep.pretrained import PRETRAINED_ZOO
 from tests.conftest import CONFIG_DIR
 
 IMAGE_SIZE = 64
@@ -205,7 +206,8 @@ def test_zoo_files_equal_the_generator():
 
 def test_zoo_covers_every_2d_module_in_each_model():
     expected = zoo_files()
-    assert len(expected) == 4 * len(PAPER_PLACEMENTS) + 1
+    # Each module in each model, each module with ImageNet weights from them, two ASFF configs.
+    assert len(expected) == 4 * len(PAPER_PLACEMENTS) + 4 * len(PRETRAINED_ZOO) + 2
     abbrs = [p.abbr for p in PAPER_PLACEMENTS.values()]
     assert len(set(abbrs)) == len(abbrs)
     assert all(a == a.lower() and '_' not in a for a in abbrs)
@@ -230,6 +232,23 @@ def test_asff_config_stacks_asff_on_the_base_fpn(tmp_path):
     assert fpn == base.model.neck
     assert asff == dict(type='ASFF', in_channels=[256] * 5, out_channels=256)
     # Only the neck differs from the base.
+    d, b = cfg.to_dict(), base.to_dict()
+    for x in (d, b):
+        x['model'].pop('neck')
+        x.pop('custom_imports', None)
+    assert d == b
+
+
+def test_yolov3_asff_config_stacks_asff_on_the_base_neck(tmp_path):
+    stub = tmp_path / 'base.py'
+    stub.write_text("_base_ = 'mmdet::yolo/yolov3_d53_8xb8-ms-608-273e_coco.py'\n")
+    base = Config.fromfile(str(stub))
+    cfg = Config.fromfile(CONFIG_DIR / 'det' / 'yolo' / 'yolov3_d53_asff_8xb8-ms-608-273e_coco.py')
+    neck, asff = cfg.model.neck
+    assert neck == base.model.neck and base.model.backbone.type == 'Darknet'
+    assert asff == dict(type='ASFF', in_channels=[512, 256, 128], out_channels=[512, 256, 128],
+                        coarsest_first=True)
+    assert asff.out_channels == base.model.bbox_head.in_channels
     d, b = cfg.to_dict(), base.to_dict()
     for x in (d, b):
         x['model'].pop('neck')

@@ -7,5 +7,5 @@ __all__ = ['AttentionBackbone', 'PluginResNet']
 
 # mmseg is an optional extra (`pip install mmattn[seg]`): its variants register when it is there.
 if find_spec('mmseg') is not None:
-    from .plugin_resnet_seg import PluginResNetV1c, PluginResNetV1d  # noqa: F401
-    __all__ += ['PluginResNetV1c', 'PluginResNetV1d']
+    from .plugin_resnet_seg import PluginResNetV1b, PluginResNetV1c, PluginResNetV1d  # noqa: F401
+    __all__ += ['PluginResNetV1b', 'PluginResNetV1c', 'PluginResNetV1d']

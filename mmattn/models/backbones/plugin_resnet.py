@@ -17,16 +17,25 @@ that
   names with a ``ValueError`` (mmdet asserts);
 - accept ``identity_init=True`` in a plugin dict: the module is wrapped in
   :class:`~mmattn.models.utils.identity_init.IdentityInit` and the block
-  starts as the block without the plugin.
+  starts as the block without the plugin;
+- with ``norm_eval=True`` keep the backbone's own norms frozen, as mmdet does,
+  but let the plugins' norms train (see :meth:`PluginResNetMixin.train`);
+- refuse ``frozen_stages``, ``num_stages``, ``out_indices`` and plugin
+  ``stages`` that do not fit the network with a sentence, and return the
+  module from ``train()``/``eval()``.
 
 The mixins here are shared with the mmseg variants
 (:mod:`mmattn.models.backbones.plugin_resnet_seg`).
 """
-from typing import Dict, List, Optional, Sequence
+import inspect
+import numbers
+from typing import Dict, Iterator, List, Optional, Sequence
 
+import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmattn.registry import ROOT_MODELS
 from ..utils.plugins import build_plugin
@@ -137,6 +146,70 @@ class PluginResNetMixin:
 
     _plugin_blocks: Dict[type, type] = {}
 
+    def __init__(self, *args, **kwargs) -> None:
+        # The ResNet asserts (or fails later, in _freeze_stages) on these; check them first,
+        # with the values it will really use (defaults included). The signature is the
+        # ResNet's own: mmseg's V1c/V1d take **kwargs and pass them on.
+        resnet = next(k for k in type(self).__mro__
+                      if 'frozen_stages' in inspect.signature(k.__init__).parameters)
+        bound = inspect.signature(resnet.__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        self._check_stage_arguments(bound.arguments)
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def _check_stage_arguments(cls, arguments: dict) -> None:
+        owner = cls.__name__
+
+        def is_int(value: object) -> bool:
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+        num_stages = arguments.get('num_stages', 4)
+        if not is_int(num_stages) or not 1 <= num_stages <= 4:
+            raise ValueError(f'{owner}: num_stages={num_stages!r} must be an int from 1 to 4')
+        frozen_stages = arguments.get('frozen_stages', -1)
+        if not is_int(frozen_stages) or not -1 <= frozen_stages <= num_stages:
+            raise ValueError(
+                f'{owner}: frozen_stages={frozen_stages!r} must be an int from -1 (nothing '
+                f'frozen) to num_stages={num_stages} (the stem and every stage frozen)')
+        out_indices = arguments.get('out_indices', ())
+        if not isinstance(out_indices, (list, tuple)) or not all(
+                is_int(i) and 0 <= i < num_stages for i in out_indices):
+            raise ValueError(
+                f'{owner}: out_indices={out_indices!r} must be a sequence of stage indices '
+                f'from 0 to num_stages - 1 = {num_stages - 1}')
+
+    def train(self, mode: bool = True) -> 'PluginResNetMixin':
+        """Set train/eval mode as the ResNet does, with the plugins' norms training.
+
+        mmdet's and mmseg's ``ResNet.train`` put every ``_BatchNorm`` under the
+        backbone in eval mode when ``norm_eval=True``, the plugins' own norms
+        included: those never update their statistics (they stay at mean 0,
+        variance 1 when the plugin is new) and never normalise. Here the
+        pretrained network's own norms stay frozen, and the norms inside
+        plugins of the stages that are not frozen (``frozen_stages``) train.
+
+        Returns:
+            The module itself, as ``nn.Module.train`` does (mmdet's returns None).
+        """
+        super().train(mode)
+        if mode and self.norm_eval:
+            for plugin in self.trainable_plugins():
+                for m in plugin.modules():
+                    if isinstance(m, _BatchNorm):
+                        m.train()
+        return self
+
+    def trainable_plugins(self) -> Iterator[nn.Module]:
+        """The plugin layers of the stages that ``frozen_stages`` does not freeze."""
+        for i, layer_name in enumerate(self.res_layers):
+            if i < self.frozen_stages:
+                continue
+            for block in getattr(self, layer_name):
+                for conv in getattr(block, '_plugin_convs', ()):
+                    for name in getattr(block, f'after_{conv}_plugin_names', ()):
+                        yield getattr(block, name)
+
     def _positions(self) -> Sequence[str]:
         convs = self._plugin_blocks[self.block]._plugin_convs
         return tuple(f'after_{conv}' for conv in convs)
@@ -168,6 +241,11 @@ class PluginResNetMixin:
                     f'{owner}: plugin position {plugin["position"]!r} is not one of '
                     f'{positions} of the {self.block.__name__} of depth {self.depth}')
             stages = plugin.get('stages')
+            if stages is not None and (not isinstance(stages, (list, tuple)) or not all(
+                    isinstance(s, bool) for s in stages)):
+                raise TypeError(
+                    f'{owner}: plugin stages={stages!r} must be a tuple of True/False, one '
+                    f'per stage (e.g. {(False, ) + (True, ) * (self.num_stages - 1)})')
             if stages is not None and len(stages) != self.num_stages:
                 raise ValueError(
                     f'{owner}: plugin stages={tuple(stages)} must have one entry per '

@@ -1,4 +1,4 @@
-"""mmseg's ResNetV1c/V1d with plugins that all apply, BasicBlock included.
+"""mmseg's ResNet (V1b), ResNetV1c and V1d with plugins that all apply, BasicBlock included.
 
 He et al., "Bag of Tricks for Image Classification with Convolutional Neural
 Networks", CVPR 2019 (the V1c/V1d stems). https://arxiv.org/abs/1812.01187
@@ -12,7 +12,7 @@ These variants keep every mmseg argument (``contract_dilation``,
 ``dilations``, ``strides``, ``multi_grid``, ``norm_eval``, ...) and chain the
 plugins in list order, as :class:`~mmattn.models.backbones.PluginResNet` does.
 """
-from mmseg.models.backbones.resnet import BasicBlock, Bottleneck, ResNetV1c, ResNetV1d
+from mmseg.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNetV1c, ResNetV1d
 
 from mmattn.registry import ROOT_MODELS
 from .plugin_resnet import PluginBasicBlockMixin, PluginBottleneckMixin, PluginResNetMixin
@@ -46,6 +46,19 @@ class PluginResNetV1d(PluginResNetMixin, ResNetV1d):
     """mmseg's ``ResNetV1d`` (deep stem, average-pool shortcut) whose plugins all apply.
 
     Arguments as mmseg's ``ResNetV1d``; ``plugins`` as
+    :class:`~mmattn.models.backbones.PluginResNet`'s.
+    """
+
+    _plugin_blocks = _SEG_PLUGIN_BLOCKS
+
+
+@ROOT_MODELS.register_module()
+class PluginResNetV1b(PluginResNetMixin, ResNet):
+    """mmseg's plain-stem ``ResNet`` (V1b in mmseg's words) whose plugins all apply.
+
+    The stem is one 7x7 conv (``conv1``, ``bn1``), as torchvision's and the
+    attention papers' ImageNet ResNets, which cannot load into the deep stem
+    of ``ResNetV1c``/``V1d``. Arguments as mmseg's ``ResNet``; ``plugins`` as
     :class:`~mmattn.models.backbones.PluginResNet`'s.
     """
 

@@ -37,7 +37,9 @@ class ASFF(BaseModule):
     """Adaptively spatial feature fusion of every pyramid level into every level.
 
     An mmdet neck: a tuple of L levels in (finest first, the order of mmdet's
-    backbones and necks), a tuple of L levels out. For each target level l,
+    backbones and necks, or coarsest first with ``coarsest_first=True``, the
+    order of ``YOLOV3Neck``'s outputs), a tuple of L levels out in the same
+    order. For each target level l,
     every level k is brought to level l's resolution and to its channels
     ``in_channels[l]``:
 
@@ -63,6 +65,13 @@ class ASFF(BaseModule):
               dict(type='ASFF', in_channels=256, out_channels=256,
                    num_levels=5)]
 
+    In its paper's setting, YOLOv3, after ``YOLOV3Neck`` (strides 32, 16, 8)::
+
+        neck=[dict(type='YOLOV3Neck', num_scales=3, in_channels=[1024, 512, 256],
+                   out_channels=[512, 256, 128]),
+              dict(type='ASFF', in_channels=[512, 256, 128],
+                   out_channels=[512, 256, 128], coarsest_first=True)]
+
     The fusion weights, for plotting: ``outs, weights =
     asff(feats, return_weights=True)``, ``weights[l]`` of shape
     ``(B, L, H_l, W_l)``, summing to 1 over dim 1 (in a detector built from
@@ -81,6 +90,10 @@ class ASFF(BaseModule):
         rfb (bool): The official code's setting for networks with RFB blocks:
             halves the default ``compress_channels`` to save memory.
             Default: False.
+        coarsest_first (bool): The levels come (and go) coarsest first, as
+            ``YOLOV3Neck`` gives them; ``in_channels``, ``out_channels`` and
+            the fusion weights' sources are then in that order too.
+            Default: False (finest first).
         conv_cfg (dict, optional): Conv layer config. Default: None.
         norm_cfg (dict, optional): Norm layer config. Default: BN.
         act_cfg (dict, optional): Activation config. Default: LeakyReLU with
@@ -95,6 +108,7 @@ class ASFF(BaseModule):
                  num_levels: Optional[int] = None,
                  compress_channels: Optional[int] = None,
                  rfb: bool = False,
+                 coarsest_first: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.1),
@@ -112,6 +126,12 @@ class ASFF(BaseModule):
             compress_channels = 8 if rfb else 16
         self.compress_channels = check_positive_int('ASFF', 'compress_channels',
                                                     compress_channels)
+        if not isinstance(coarsest_first, bool):
+            raise TypeError(f'ASFF: coarsest_first must be True or False, got {coarsest_first!r}')
+        self.coarsest_first = coarsest_first
+        # Built finest first; a coarsest-first neck is reversed on the way in and out.
+        order = slice(None, None, -1) if coarsest_first else slice(None)
+        in_channels, out_channels = self.in_channels[order], self.out_channels[order]
         L = self.num_levels
         conv_cfg = check_conv_cfg('ASFF', 'conv_cfg', conv_cfg)
         for channels in sorted(set(self.in_channels + [self.compress_channels])):
@@ -123,9 +143,9 @@ class ASFF(BaseModule):
         self.weight_convs = nn.ModuleList()
         self.weight_logits = nn.ModuleList()
         self.expands = nn.ModuleList()
-        for level, channels in enumerate(self.in_channels):
+        for level, channels in enumerate(in_channels):
             resizers = nn.ModuleList()
-            for source, source_channels in enumerate(self.in_channels):
+            for source, source_channels in enumerate(in_channels):
                 if source == level:
                     resizers.append(nn.Identity())
                 elif source > level:
@@ -141,7 +161,7 @@ class ASFF(BaseModule):
                 ConvModule(channels, self.compress_channels, 1, **conv) for _ in range(L)))
             self.weight_logits.append(nn.Conv2d(self.compress_channels * L, L, 1))
             self.expands.append(
-                ConvModule(channels, self.out_channels[level], 3, padding=1, **conv))
+                ConvModule(channels, out_channels[level], 3, padding=1, **conv))
 
     def _check_inputs(self, inputs: Sequence[Tensor]) -> None:
         if not isinstance(inputs, (list, tuple)) or len(inputs) != self.num_levels:
@@ -184,9 +204,12 @@ class ASFF(BaseModule):
         Returns:
             tuple[Tensor]: ``out[l]`` of shape ``(B, out_channels[l], H_l, W_l)``;
             with ``return_weights``, ``(outs, weights)`` where ``weights[l]``
-            is ``(B, L, H_l, W_l)``, the softmax over the L sources.
+            is ``(B, L, H_l, W_l)``, the softmax over the L sources (in the
+            order of the inputs).
         """
         self._check_inputs(inputs)
+        if self.coarsest_first:
+            inputs = tuple(inputs)[::-1]
         outs, weights = [], []
         for level in range(self.num_levels):
             size = inputs[level].shape[-2:]
@@ -209,6 +232,8 @@ class ASFF(BaseModule):
                 fused = fused + resized[source] * weight[:, source:source + 1]  # [B, C_l, H, W]
             outs.append(conv_module_forward(self.expands[level], fused))  # [B, C_out_l, H_l, W_l]
             weights.append(weight)
+        if self.coarsest_first:
+            outs, weights = outs[::-1], [w.flip(1) for w in weights[::-1]]
         if return_weights:
             return tuple(outs), tuple(weights)
         return tuple(outs)

@@ -83,5 +83,14 @@ class IdentityInit(BaseModule):
         self._init_identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        y = self.module(x)
+        # The residual form needs y shaped as x; broadcasting would hide a wrong module.
+        # Only Python sizes are compared: free, and invisible to trace/export graphs.
+        if not isinstance(y, Tensor) or y.shape != x.shape:
+            got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(
+                f'IdentityInit: the wrapped {type(self.module).__name__} must return a tensor '
+                f'of its input\'s shape {tuple(x.shape)} (y = x + s * (module(x) - x)), '
+                f'got {got}')
         # The cast keeps the output in the input's dtype under autocast/bf16.
-        return x + self.scale.to(x.dtype) * (self.module(x) - x)
+        return x + self.scale.to(x.dtype) * (y - x)

@@ -14,8 +14,7 @@ def _mmdet_scope():
 
 
 def _eval(model):
-    model.eval()  # mmdet's/mmseg's ResNet.train() returns None: no chaining
-    return model
+    return model.eval()
 
 
 def _bottleneck_reference(block, x, after1=None, after2=None, after3=None):
@@ -158,6 +157,84 @@ def test_bottleneck_several_plugins_at_one_position_in_order(depth):
 def test_plugin_errors(plugin, error, match):
     with pytest.raises(error, match=match):
         PluginResNet(depth=18, plugins=[plugin])
+
+
+@pytest.mark.parametrize('stages', [(0, 1, 1, 1), ('no', 'yes', 'yes', 'yes'), 'TTTT', 1])
+def test_plugin_stages_must_be_bools(stages):
+    with pytest.raises(TypeError, match=r'PluginResNet: plugin stages=.* must be a tuple of '
+                                        r'True/False, one per stage'):
+        PluginResNet(depth=18, plugins=[dict(cfg=dict(type='SE'), position='after_conv2',
+                                             stages=stages)])
+
+
+@pytest.mark.parametrize('cls', [PluginResNet, PluginResNetV1c, PluginResNetV1d])
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(frozen_stages=5), r'frozen_stages=5 must be an int from -1 .* to num_stages=4'),
+    (dict(frozen_stages=3, num_stages=2, out_indices=(0, 1), strides=(1, 2), dilations=(1, 1)),
+     r'frozen_stages=3 must be an int from -1 .* to num_stages=2'),
+    (dict(frozen_stages=-2), r'frozen_stages=-2 must be'),
+    (dict(frozen_stages=True), r'frozen_stages=True must be'),
+    (dict(frozen_stages='1'), r"frozen_stages='1' must be"),
+    (dict(num_stages=5), r'num_stages=5 must be an int from 1 to 4'),
+    (dict(out_indices=(0, 4)), r'out_indices=\(0, 4\) must be a sequence of stage indices '
+                               r'from 0 to num_stages - 1 = 3'),
+])
+def test_stage_arguments_are_checked(cls, kwargs, match):
+    with pytest.raises(ValueError, match=cls.__name__ + ': ' + match):
+        cls(depth=18, **kwargs)
+
+
+@pytest.mark.parametrize('cls', [PluginResNet, PluginResNetV1c])
+def test_train_and_eval_return_the_module(cls):
+    net = cls(depth=18, base_channels=8)
+    assert net.train() is net and net.training
+    assert net.eval() is net and not net.training
+
+
+CBAM_CFG = dict(type='CBAM', reduction=4)  # CBAM's spatial gate has a BatchNorm
+
+
+@pytest.mark.parametrize('cls', [PluginResNet, PluginResNetV1c, PluginResNetV1d])
+def test_norm_eval_freezes_the_backbone_norms_and_trains_the_plugin_norms(cls):
+    """With norm_eval=True (mmdet's and mmseg's bases), the pretrained network's BNs stay in
+    eval mode with their statistics, the plugins' BNs train and update theirs; plugins in frozen
+    stages stay frozen."""
+    net = cls(depth=50, base_channels=8, frozen_stages=1, norm_eval=True,
+              plugins=[dict(cfg=CBAM_CFG, position='after_conv3')])
+    net.train()
+    plugin_bns = {m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)
+                  and m.num_features == 1}
+    own_bns = {m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)} - plugin_bns
+    frozen = {net.layer1[i].cbam.spatial_norm for i in range(len(net.layer1))}
+    assert plugin_bns and own_bns and frozen <= plugin_bns
+    assert not any(m.training for m in own_bns)
+    assert not any(m.training for m in frozen)
+    assert all(m.training for m in plugin_bns - frozen)
+    before = {m: (m.running_mean.clone(), m.running_var.clone()) for m in net.modules()
+              if isinstance(m, torch.nn.BatchNorm2d)}
+    net(torch.randn(2, 3, 64, 64))
+    for m, (mean, var) in before.items():
+        moved = not (torch.equal(m.running_mean, mean) and torch.equal(m.running_var, var))
+        assert moved == (m in plugin_bns - frozen)
+    # Without norm_eval every norm trains outside the frozen stages, as in mmdet.
+    net = cls(depth=50, base_channels=8, frozen_stages=1, norm_eval=False,
+              plugins=[dict(cfg=CBAM_CFG, position='after_conv3')]).train()
+    assert all(m.training for m in net.layer2.modules())
+    assert not any(m.training for m in net.layer1.modules())
+    # eval() puts the plugins' norms in eval mode too.
+    assert not any(m.training for m in net.eval().modules())
+
+
+def test_stock_mmdet_resnet_freezes_plugin_norms():
+    """What the README says of mmdet's own ResNet: under norm_eval, plugin BNs never train."""
+    from mmdet.models.backbones import ResNet
+    net = ResNet(depth=50, base_channels=8, norm_eval=True,
+                 plugins=[dict(cfg=CBAM_CFG, position='after_conv3')])
+    net.train()
+    norm = net.layer2[0].cbam.spatial_norm
+    assert not norm.training
+    net(torch.randn(2, 3, 64, 64))
+    assert torch.equal(norm.running_var, torch.ones(1))
 
 
 def test_dcn_on_basic_block_is_refused():

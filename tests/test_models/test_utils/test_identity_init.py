@@ -104,6 +104,19 @@ def test_errors():
         build_plugin(dict(type='SE'), 4, identity_init='yes')
 
 
+@pytest.mark.parametrize('module, got', [
+    (nn.Conv2d(4, 8, 1), r'\(2, 8, 5, 5\)'),  # more channels: would fail inside torch
+    (nn.AdaptiveAvgPool2d(1), r'\(2, 4, 1, 1\)'),  # a gate: would broadcast silently
+    (nn.Flatten(), r'\(2, 100\)'),
+])
+def test_a_module_that_changes_the_shape_is_refused(module, got):
+    m = IdentityInit(module=module)
+    with pytest.raises(ValueError, match=rf'IdentityInit: the wrapped {type(module).__name__} '
+                                         rf"must return a tensor of its input's shape "
+                                         rf'\(2, 4, 5, 5\) .* got {got}'):
+        m(torch.randn(2, 4, 5, 5))
+
+
 def test_build_plugin_keeps_the_wrapped_name():
     name, m = build_plugin(dict(type='SE', postfix=2), 8, identity_init=True)
     assert name == 'se2' and isinstance(m, IdentityInit) and m.module.in_channels == 8
