@@ -179,13 +179,20 @@ class ASFF(BaseModule):
         if len({s[0] for s in shapes}) > 1:
             raise ValueError(f'ASFF: every level must have the same batch size, got levels of '
                              f'shapes {shapes}')
+        # Finest first: each level no larger than the one before; coarsest first: no smaller.
+        order, flipped = ('finest', 'coarsest') if not self.coarsest_first else \
+            ('coarsest', 'finest')
         for level in range(1, self.num_levels):
-            if shapes[level][2] > shapes[level - 1][2] or shapes[level][3] > shapes[level - 1][3]:
+            prev, cur = shapes[level - 1][2:], shapes[level][2:]
+            wrong = (cur[0] > prev[0] or cur[1] > prev[1]) if not self.coarsest_first else \
+                (cur[0] < prev[0] or cur[1] < prev[1])
+            if wrong:
                 raise ValueError(
-                    f'ASFF: levels must be given finest first (as mmdet\'s backbones and necks '
-                    f'return them), each no larger than the one before; level {level} of '
-                    f'shape {shapes[level]} is larger than level {level - 1} of shape '
-                    f'{shapes[level - 1]} (levels given coarsest first? reverse them)')
+                    f'ASFF: levels must be given {order} first (coarsest_first='
+                    f'{self.coarsest_first}); level {level} of shape {shapes[level]} does not '
+                    f'follow level {level - 1} of shape {shapes[level - 1]} in that order '
+                    f'(levels given {flipped} first? reverse them, or set '
+                    f'coarsest_first={not self.coarsest_first})')
 
     @staticmethod
     def _resize(resizer: nn.Module, x: Tensor) -> Tensor:

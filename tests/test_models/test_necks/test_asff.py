@@ -337,9 +337,16 @@ def test_levels_must_come_finest_first_with_one_batch_size():
     m = ASFF(in_channels=8, out_channels=8, num_levels=3)
     finest_first = [torch.randn(2, 8, s, s) for s in (12, 6, 3)]
     m(finest_first)
-    with pytest.raises(ValueError, match=r'ASFF: levels must be given finest first .* level 1 '
-                                         r'of shape \(2, 8, 6, 6\) is larger than level 0'):
+    with pytest.raises(ValueError, match=r'ASFF: levels must be given finest first '
+                                         r'\(coarsest_first=False\); level 1 of shape '
+                                         r'\(2, 8, 6, 6\) does not follow level 0 .* set '
+                                         r'coarsest_first=True'):
         m(finest_first[::-1])
+    coarsest = ASFF(in_channels=8, out_channels=8, num_levels=3, coarsest_first=True)
+    coarsest(finest_first[::-1])
+    with pytest.raises(ValueError, match=r'ASFF: levels must be given coarsest first '
+                                         r'\(coarsest_first=True\); level 1'):
+        coarsest(finest_first)
     with pytest.raises(ValueError, match=r'ASFF: every level must have the same batch size, '
                                          r'got levels of shapes \[\(2, 8, 12, 12\), \(1, 8'):
         m([finest_first[0], finest_first[1][:1], finest_first[2]])
