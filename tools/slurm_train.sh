@@ -13,7 +13,9 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PY_ARGS=${@:5}
+# An array, so that an argument with spaces (--attention "CBAM(norm_cfg=dict(type='GN', num_groups=8))")
+# stays one argument.
+PY_ARGS=("${@:5}")
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 srun -p "${PARTITION}" \
@@ -25,4 +27,4 @@ srun -p "${PARTITION}" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
     python -u "$(dirname "$0")/train.py" "${CONFIG}" --work-dir="${WORK_DIR}" \
-    --launcher="slurm" ${PY_ARGS}
+    --launcher="slurm" "${PY_ARGS[@]}"

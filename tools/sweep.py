@@ -4,9 +4,11 @@
 
 See ``python tools/sweep.py -h``; the logic is ``mmattn.sweep``.
 """
+import os.path as osp
 import sys
 
 from mmattn.sweep.cli import main
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # This checkout's tools/train.py runs, even where another mmattn is installed.
+    sys.exit(main(tools_dir=osp.dirname(osp.abspath(__file__))))

@@ -106,9 +106,12 @@ def build_model(cfg, model_cfg: dict) -> nn.Module:
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)
     registry = importlib.import_module(f'{scope}.registry').MODELS
+    from mmengine.config import ConfigDict
     model_cfg = copy.deepcopy(model_cfg)
     _no_pretrained(model_cfg)
-    model = registry.build(model_cfg)
+    # A ConfigDict, as the runner builds from: mmdet's two-stage detectors read
+    # train_cfg.rpn and test_cfg.rcnn as attributes.
+    model = registry.build(ConfigDict(model_cfg))
     # init_weights logs every parameter's initializer at INFO: keep stdout for the table.
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()

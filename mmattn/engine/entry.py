@@ -10,11 +10,14 @@ The rules follow mmdet's and mmseg's own tools (``--work-dir``, ``--amp``, ``--r
   scaling, as in mmdet.
 - ``--launcher pytorch`` without CUDA initialises the process group with gloo itself
   (mmengine's initialiser calls ``torch.cuda.set_device``, which a CPU build of torch
-  lacks) and wraps the model in DDP without ``device_ids``.
+  lacks) and wraps the model in DDP without ``device_ids``, SyncBN turned into BN
+  with a log line (:class:`~mmattn.engine.ddp.CPUDistributedDataParallel`), as
+  mmengine's runner does in one process.
 - The checkpoint loading shim of :mod:`mmattn.compat` is applied before the runner
   loads anything (resume and ``load_from`` on torch >= 2.6).
 """
 import argparse
+import copy
 import os
 import os.path as osp
 from typing import Optional, Sequence
@@ -32,9 +35,20 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> None:
-    """The arguments train.py and test.py share: ``--cfg-options``, ``--launcher``, local rank."""
+    """The arguments train.py and test.py share: ``--cfg-options``, ``--attention``,
+    ``--launcher``, local rank."""
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help=f'override config settings, e.g. {cfg_example}')
+    parser.add_argument(
+        '--attention', nargs='+', metavar='SPEC',
+        help='put attention modules into the config\'s model, replacing its own: '
+        'TYPE[(ARGS)][:POSITION[:STAGES]], e.g. CBAM, SE:after_conv3:0111, '
+        '"SE(reduction=8)", CBAM:after_stage, ASFF; positions after_conv1/2/3 (ResNet '
+        'blocks), after_stage (backbone outputs), after_neck (neck levels). '
+        'The resulting backbone/neck is printed')
+    parser.add_argument('--identity-init', action='store_true',
+                        help='--attention\'s modules start as the identity (IdentityInit), so '
+                        'the network computes the base\'s function at iteration 0')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -49,11 +63,29 @@ def parse_launch_args(parser: argparse.ArgumentParser,
     return args
 
 
-def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read ``config`` and merge ``--cfg-options`` (a dict of dotted keys) into it."""
+def load_config(config: str, cfg_options: Optional[dict] = None,
+                attention: Optional[Sequence[str]] = None,
+                identity_init: bool = False) -> Config:
+    """Read ``config``, merge ``--cfg-options`` (a dict of dotted keys), apply ``--attention``.
+
+    ``config``: a path, or a config of an installed package as ``_base_`` names it
+    (``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py``).
+    ``attention``: module specs (:mod:`mmattn.sweep.derive`) that replace the
+    config's attention modules; the resulting backbone/neck is logged.
+    ``identity_init``: those modules start as the identity.
+    """
+    if '::' in config:
+        # mmengine's own resolution of a `_base_ = 'mmdet::...'` reference.
+        config = Config._get_cfg_path(config, '')[0]
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if attention:
+        from mmattn.sweep.derive import apply_attention
+        apply_attention(cfg, attention, identity_init=identity_init)
+    elif identity_init:
+        raise ValueError('mmattn tools: --identity-init applies to the modules of --attention: '
+                         'give --attention too (a config sets identity_init in its plugins)')
     return cfg
 
 
@@ -72,12 +104,16 @@ def _set_launcher(cfg: Config, launcher: str) -> None:
     if launcher == 'none' or torch.cuda.is_available():
         return
     # CPU-only distributed run: gloo, and a DDP wrapper without device_ids (mmengine
-    # passes device_ids=[LOCAL_RANK], which DDP refuses for a CPU module).
+    # passes device_ids=[LOCAL_RANK], which DDP refuses for a CPU module) that turns
+    # SyncBN into BN first, as mmengine does for one process (mmattn.engine.ddp).
     env_cfg = cfg.setdefault('env_cfg', ConfigDict())
     env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg', None) or ConfigDict(
         type='MMDistributedDataParallel', broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if wrapper.get('type', 'MMDistributedDataParallel').rpartition('.')[2] == \
+            'MMDistributedDataParallel':
+        wrapper['type'] = 'CPUDistributedDataParallel'
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
 
@@ -96,12 +132,25 @@ def _set_amp(cfg: Config) -> None:
         optim_wrapper.dtype = 'bfloat16'
 
 
+def _set_auto_scale_lr(cfg: Config) -> None:
+    # As mmdet's tools/train.py: the config names the batch size its lr is for.
+    scale = cfg.get('auto_scale_lr', None)
+    if not isinstance(scale, dict) or 'base_batch_size' not in scale:
+        raise ValueError(
+            'mmattn tools: --auto-scale-lr needs auto_scale_lr = dict(enable=False, '
+            'base_batch_size=N) in the config (the total batch size its lr is for; mmdet\'s '
+            'configs have it, mmseg\'s do not): add it, e.g. with --cfg-options '
+            'auto_scale_lr.base_batch_size=16')
+    scale['enable'] = True
+
+
 def setup_train_cfg(cfg: Config,
                     config: str,
                     work_dir: Optional[str] = None,
                     amp: bool = False,
                     resume: Optional[str] = None,
-                    launcher: str = 'none') -> Config:
+                    launcher: str = 'none',
+                    auto_scale_lr: bool = False) -> Config:
     """Merge the training arguments into ``cfg`` (in place) and return it.
 
     Args:
@@ -113,11 +162,16 @@ def setup_train_cfg(cfg: Config,
             checkpoint in the work dir, a path resumes from that checkpoint, None starts
             afresh.
         launcher (str): ``--launcher``: one of ``LAUNCHERS``.
+        auto_scale_lr (bool): ``--auto-scale-lr``: scale the lr by the actual total
+            batch size over the config's ``auto_scale_lr.base_batch_size`` (mmengine's
+            runner does it), as mmdet's tool.
     """
     _set_work_dir(cfg, config, work_dir)
     _set_launcher(cfg, launcher)
     if amp:
         _set_amp(cfg)
+    if auto_scale_lr:
+        _set_auto_scale_lr(cfg)
     if resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -133,39 +187,98 @@ def setup_test_cfg(cfg: Config,
                    work_dir: Optional[str] = None,
                    out: Optional[str] = None,
                    show_dir: Optional[str] = None,
-                   launcher: str = 'none') -> Config:
+                   launcher: str = 'none',
+                   show: bool = False,
+                   wait_time: float = 2,
+                   tta: bool = False) -> Config:
     """Merge the test arguments into ``cfg`` (in place) and return it.
+
+    Each argument does what the same flag of the config's own package's
+    ``tools/test.py`` does (mmdet 3.3 or mmseg 1.2, by ``default_scope``).
 
     Args:
         cfg (Config): The loaded config.
         config (str): Its path, for the default work dir.
         checkpoint (str): The weights to test.
         work_dir (str, optional): ``--work-dir``.
-        out (str, optional): ``--out``: a ``.pkl`` file for the raw predictions.
-        show_dir (str, optional): ``--show-dir``: a folder (under the run's time-stamped
-            directory for mmdet, as mmdet does) for the drawn predictions.
+        out (str, optional): ``--out``: a ``.pkl`` file for the raw predictions
+            (mmdet: its ``DumpDetResults``); for mmseg configs a path without
+            ``.pkl`` is mmseg's: the folder its ``IoUMetric`` writes the
+            predicted maps to (``output_dir``, ``keep_results``).
+        show_dir (str, optional): ``--show-dir``: a folder (under the run's
+            time-stamped directory for mmdet, as mmdet does) for the drawn predictions.
         launcher (str): ``--launcher``.
+        show (bool): ``--show``: display each drawn prediction for ``wait_time`` s.
+        wait_time (float): ``--wait-time``.
+        tta (bool): ``--tta``: test-time augmentation with the config's
+            ``tta_model`` and ``tta_pipeline`` (mmdet: a flip TTA where the config
+            has none, as mmdet's tool).
     """
     _set_work_dir(cfg, config, work_dir)
     _set_launcher(cfg, launcher)
     cfg.load_from = checkpoint
+    seg = cfg.get('default_scope') == 'mmseg'
+    if show or show_dir:
+        _set_visualization(cfg, seg, show, wait_time, show_dir)
+    if tta:
+        _set_tta(cfg, seg)
     if out is not None:
+        if seg and not out.endswith(('.pkl', '.pickle')):
+            cfg.test_evaluator['output_dir'] = out
+            cfg.test_evaluator['keep_results'] = True
+            return cfg
         if not out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'mmattn tools: --out={out!r} must be a .pkl or .pickle file')
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, (list, tuple)):
             evaluators = [evaluators]
-        cfg.test_evaluator = list(evaluators) + [
-            dict(type='mmengine.DumpResults', out_file_path=out)]
+        dump = 'mmengine.DumpResults' if seg else 'mmdet.DumpDetResults'
+        cfg.test_evaluator = list(evaluators) + [dict(type=dump, out_file_path=out)]
+    return cfg
+
+
+def _set_visualization(cfg: Config, seg: bool, show: bool, wait_time: float,
+                       show_dir: Optional[str]) -> None:
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise ValueError('mmattn tools: --show/--show-dir need a visualization hook: '
+                         "default_hooks = dict(visualization=dict(type='"
+                         f"{'Seg' if seg else 'Det'}VisualizationHook'))")
+    hook.draw = True
+    if show:
+        hook.show = True
+        hook.wait_time = wait_time
     if show_dir is not None:
-        hook = cfg.default_hooks.visualization
-        hook.draw = True
-        if cfg.get('default_scope') == 'mmseg':
+        if seg:
             cfg.visualizer.save_dir = show_dir
             hook.interval = 1
         else:
             hook.test_out_dir = show_dir
-    return cfg
+
+
+def _set_tta(cfg: Config, seg: bool) -> None:
+    if seg:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError('mmattn tools: --tta needs tta_model and tta_pipeline in the '
+                             "config, as mmseg's configs have them (_base_/datasets/*.py)")
+    else:
+        # mmdet's tool: a horizontal-flip TTA merged by NMS where the config has none.
+        cfg.setdefault('tta_model', ConfigDict(
+            type='DetTTAModel',
+            tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+        if 'tta_pipeline' not in cfg:
+            data = cfg.test_dataloader.dataset
+            while 'dataset' in data:
+                data = data['dataset']
+            pipeline = copy.deepcopy(data.pipeline)
+            pipeline[-1] = dict(type='TestTimeAug', transforms=[
+                [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+                [dict(type='PackDetInputs', meta_keys=(
+                    'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                    'flip_direction'))]])
+            cfg.tta_pipeline = pipeline
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 
 def build_runner(cfg: Config):

@@ -5,12 +5,17 @@
     python tools/sweep.py BASE_CONFIG SE CBAM --run -- --cfg-options train_cfg.max_iters=100
     python tools/sweep.py BASE_CONFIG SE CBAM --collect
 
-A module is ``TYPE[:POSITION[:STAGES]]``; what it leaves out comes from
-``--position``/``--stages``, then from the paper's placement
-(``mmattn/sweep/positions.py``). Derived configs go to ``OUT/configs/`` (plus a
-baseline without modules), work dirs to ``OUT/<config name>/``; the comparison
-table (also ``OUT/results.md``) reads each work dir's last evaluation.
-Arguments after ``--`` go to every ``tools/train.py`` call.
+A module is ``TYPE[(ARGS)][:POSITION[:STAGES]]`` (``'SE(reduction=8):after_conv3:0111'``;
+quote it for the shell), as ``tools/train.py --attention`` takes it; what it leaves
+out comes from ``--position``/``--stages``, then from the paper's placement
+(``mmattn/sweep/positions.py``). Positions: after_conv1/2/3 (ResNet blocks; the
+backbone becomes its plugin-capable form), after_stage (backbone outputs, any
+backbone), after_neck (neck levels; ASFF goes there). Derived configs go to
+``OUT/configs/`` (plus a baseline without modules), each built once before any is
+written; work dirs go to ``OUT/<config name>/``; the comparison table (also
+``OUT/results.md``) reads each work dir's last evaluation. Arguments after ``--``
+go to every ``tools/train.py`` call; the tools are those of the checkout that
+tools/sweep.py belongs to.
 """
 import argparse
 import os
@@ -18,7 +23,8 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence, TextIO
 
-from .configs import SweepEntry, derive_configs, parse_module_spec
+from .configs import SweepEntry, derive_configs
+from .derive import POSITIONS, parse_module_spec
 from .launch import LAUNCHERS, format_command, run_locally, train_command, work_dir_of
 from .positions import PAPER_PLACEMENTS, describe_stages
 from .results import comparison_table, final_metrics, pick_metrics
@@ -33,13 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('config', help='base config (a path, or e.g. '
                         'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py)')
     parser.add_argument('modules', nargs='*', metavar='MODULE',
-                        help='TYPE[:POSITION[:STAGES]], e.g. CBAM or SK:after_conv2:0111')
+                        help='TYPE[(ARGS)][:POSITION[:STAGES]], e.g. CBAM, SK:after_conv2:0111 '
+                        "or 'SE(reduction=8)'")
     parser.add_argument('--all-modules', action='store_true',
                         help='every registered 2D attention module, at its paper position')
-    parser.add_argument('--position', choices=('after_conv1', 'after_conv2', 'after_conv3'),
+    parser.add_argument('--position', choices=POSITIONS,
                         help='position for every module that does not name one')
     parser.add_argument('--stages', help='stages for every module that does not name them, '
                         'one digit per stage, e.g. 0111')
+    parser.add_argument('--identity-init', action='store_true',
+                        help='the modules start as the identity (IdentityInit), as the zoo\'s')
     parser.add_argument('--out-dir', help='default: work_dirs/sweep/<base config name>')
     parser.add_argument('--no-baseline', action='store_true',
                         help='no run without modules')
@@ -75,8 +84,17 @@ def _placement(entry: SweepEntry) -> str:
     return f'{entry.module_type} ({entry.position}, {describe_stages(entry.stages)})'
 
 
+def default_tools_dir() -> str:
+    """``tools/`` of the checkout this mmattn was imported from, else ``'tools'``."""
+    here = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
+    # An installed (non-editable) mmattn: the commands assume the repository root.
+    return here if osp.isfile(osp.join(here, 'train.py')) else 'tools'
+
+
 def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
-         runner=None) -> int:
+         runner=None, tools_dir: Optional[str] = None) -> int:
+    """The sweep tool; ``tools_dir``: whose ``train.py`` runs (tools/sweep.py passes its own
+    folder, so a checkout runs its own tools even when another mmattn is installed)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args: List[str] = []
     if '--' in argv:
@@ -89,18 +107,16 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
         parser.error('name at least one module (or --all-modules)')
     if args.run and args.launcher != 'none':
         parser.error('--run trains here, one run after another: use it with --launcher none')
-    try:
-        parsed = [parse_module_spec(s, args.position, args.stages) for s in specs]
-    except ValueError as e:
-        parser.error(str(e))
-
     base_stem = osp.splitext(osp.basename(args.config.split('::')[-1]))[0]
     out_dir = args.out_dir or osp.join('work_dirs', 'sweep', base_stem)
-    entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
-                             baseline=not args.no_baseline)
-    tools_dir = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
-    if not osp.isfile(osp.join(tools_dir, 'train.py')):
-        tools_dir = 'tools'  # an installed mmattn: the commands assume the repository root
+    try:
+        parsed = [parse_module_spec(s, args.position, args.stages) for s in specs]
+        entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
+                                 baseline=not args.no_baseline,
+                                 identity_init=args.identity_init)
+    except ValueError as e:
+        parser.error(str(e))
+    tools_dir = tools_dir or default_tools_dir()
 
     notes = {}
     if args.run:
@@ -135,4 +151,4 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
     return 1 if notes else 0
 
 
-__all__ = ['main', 'build_parser']
+__all__ = ['main', 'build_parser', 'default_tools_dir']

@@ -16,7 +16,8 @@ import tempfile
 import textwrap
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from .positions import PAPER_PLACEMENTS, Placement, Stages, describe_stages, placement_of
+from .derive import ModuleSpec, Placed, check_builds, derive_model, parse_module_spec, parse_stages
+from .positions import PAPER_PLACEMENTS, Placement, Stages, describe_stages
 from .pretrained import PRETRAINED_ZOO, convert_command, converted_checkpoint
 
 POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
@@ -317,84 +318,59 @@ class SweepEntry(NamedTuple):
     stages: Optional[Stages]
 
 
-def parse_stages(text: Union[str, Sequence[bool]], num_stages: int = 4) -> Stages:
-    """``'0111'`` (one digit per stage) -> ``(False, True, True, True)``."""
-    if not isinstance(text, str):
-        stages = tuple(bool(s) for s in text)
-    elif len(text) == num_stages and set(text) <= {'0', '1'}:
-        stages = tuple(c == '1' for c in text)
-    else:
-        raise ValueError(f'sweep: stages={text!r} must be {num_stages} digits 0/1, one per '
-                         f'stage (e.g. "0111" for stages 2-{num_stages})')
-    if len(stages) != num_stages:
-        raise ValueError(f'sweep: stages={text!r} must have {num_stages} entries')
-    return stages
+_POSITION_TAGS = {'after_conv1': 'c1', 'after_conv2': 'c2', 'after_conv3': 'c3',
+                  'after_stage': 'out', 'after_neck': 'neck'}
 
 
-def parse_module_spec(spec: str, position: Optional[str] = None,
-                      stages: Optional[Union[str, Sequence[bool]]] = None
-                      ) -> Tuple[str, str, Stages]:
-    """``'TYPE[:POSITION[:STAGES]]'`` -> (type, position, stages).
-
-    What the spec leaves out comes from ``position``/``stages`` (the sweep's
-    overrides for every module) and then from the paper's placement in
-    :data:`~mmattn.sweep.positions.PAPER_PLACEMENTS`.
-    """
-    parts = spec.split(':')
-    if len(parts) > 3 or not parts[0]:
-        raise ValueError(f'sweep: module spec {spec!r} must be TYPE[:POSITION[:STAGES]], '
-                         'e.g. CBAM or CBAM:after_conv2:0111')
-    module_type = parts[0]
-    spec_position = parts[1] if len(parts) > 1 and parts[1] else None
-    spec_stages = parts[2] if len(parts) > 2 and parts[2] else None
-    position = spec_position or position
-    stages = spec_stages if spec_stages is not None else stages
-    if position is None or stages is None:
-        place = placement_of(module_type)
-        position = position or place.position
-        stages = place.stages if stages is None else stages
-    if position not in POSITIONS:
-        raise ValueError(f'sweep: position {position!r} of {module_type} must be one of '
-                         f'{POSITIONS}')
-    return module_type, position, parse_stages(stages)
-
-
-def _abbr(module_type: str, position: str, stages: Stages) -> str:
-    """The short name a derived config carries: the table's, plus where if not the paper's."""
-    name = module_type.split('.', 1)[-1]
+def _abbr(placed: Placed) -> str:
+    """The short name a derived config carries: the table's, plus where if not the default."""
+    name = placed.type.split('.', 1)[-1]
     place: Optional[Placement] = PAPER_PLACEMENTS.get(name)
     abbr = place.abbr if place else name.lower()
-    if place is None or (place.position, place.stages) != (position, stages):
-        digits = ''.join(str(i + 1) for i, on in enumerate(stages) if on)
-        abbr += f'-c{position[-1]}-s{digits}'
+    if placed.args:
+        abbr += '-' + '-'.join(f'{k.replace("_", "")}{_arg_tag(v)}'
+                               for k, v in placed.args.items())
+    if not placed.is_default:
+        digits = ''.join(str(i + 1) for i, on in enumerate(placed.stages) if on)
+        abbr += f'-{_POSITION_TAGS[placed.position]}-s{digits}'
     return abbr
 
 
-def derived_name(base_stem: str, tag: Optional[str]) -> str:
-    """Insert ``-tag`` into the backbone field of an OpenMMLab config name.
+def _arg_tag(value) -> str:
+    text = re.sub(r'[^A-Za-z0-9.]+', '', str(value))
+    return text[:12] or 'x'
+
+
+def derived_name(base_stem: str, tag: Optional[str], field: int = 1) -> str:
+    """Insert ``-tag`` into a field of an OpenMMLab config name (1: the backbone's).
 
     ``retinanet_r50_fpn_1x_coco`` -> ``retinanet_r50-cbam_fpn_1x_coco``, as mmdet
-    names its plugin configs; a name with a single field gets ``_tag`` appended.
+    names its plugin configs (``field=2``, the neck's: ``retinanet_r50_fpn-asff_1x_coco``);
+    a name with fewer fields gets the tag in its last one, or ``_tag`` appended.
     """
     if not tag:
         return base_stem
     fields = base_stem.split('_')
     if len(fields) < 2:
         return f'{base_stem}_{tag}'
-    fields[1] = f'{fields[1]}-{tag}'
+    field = min(field, len(fields) - 2) if len(fields) > 2 else 1
+    fields[field] = f'{fields[field]}-{tag}'
     return '_'.join(fields)
 
 
 def _strip_plugin_tags(base_stem: str, module_types: Sequence[str]) -> str:
-    """Drop the base's own plugin tags: ``retinanet_r50-se_fpn`` -> ``retinanet_r50_fpn``."""
+    """Drop the base's own module tags: ``retinanet_r50-se_fpn`` -> ``retinanet_r50_fpn``."""
     fields = base_stem.split('_')
     if len(fields) < 2:
         return base_stem
     for module_type in module_types:
         name = module_type.split('.', 1)[-1]
         place = PAPER_PLACEMENTS.get(name)
-        abbr = place.abbr if place else name.lower()
-        fields[1] = re.sub(f'-{re.escape(abbr)}(?=-|$)', '', fields[1], count=1)
+        abbr = re.escape(place.abbr if place else name.lower())
+        for i in range(1, len(fields)):
+            fields[i], hits = re.subn(f'-{abbr}(?=-|$)', '', fields[i], count=1)
+            if hits:
+                break
     return '_'.join(fields)
 
 
@@ -410,19 +386,35 @@ def _load_through_stub(base_ref: str, folder: str):
         os.remove(stub)
 
 
-def derive_configs(base_config: str, specs: Iterable[Tuple[str, str, Stages]], out_dir: str,
-                   baseline: bool = True) -> List[SweepEntry]:
-    """Write one config per (type, position, stages) on top of ``base_config``.
+def _render_derived(base_ref: str, comment: str, imports: str, override: dict) -> str:
+    wrapped = textwrap.wrap(comment, width=LINE_LENGTH - 2)
+    head = ''.join(f'# {line}\n' for line in wrapped)
+    body = f'\n{render_model(override)}' if override else ''
+    return f'{head}_base_ = {base_ref!r}\n\n{imports}\n{body}'
+
+
+def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], out_dir: str,
+                   baseline: bool = True, check: bool = True,
+                   identity_init: bool = False) -> List[SweepEntry]:
+    """Write one config per module spec on top of ``base_config``.
 
     Each derived config is ``_base_`` (the base, by relative path, or verbatim
     when it is a package reference such as ``mmdet::retinanet/...``) plus
-    ``custom_imports`` and ``model.backbone.plugins``: it differs from the base
-    in nothing else. The plugins *replace* any the base has. With ``baseline``,
-    a first config with ``plugins=None`` is the reference without modules.
+    ``custom_imports`` and what :func:`~mmattn.sweep.derive.derive_model` changes
+    in ``model``: the backbone (its plugin-capable form with ``plugins``, or an
+    ``AttentionBackbone``) or the neck. The base's own attention is replaced.
+    With ``baseline``, a first config is the base without attention.
+
+    Args:
+        check (bool): Build the backbone and neck of every derived config before
+            writing any, so that only configs that build are written.
+        identity_init (bool): The modules start as the identity (see
+            :func:`~mmattn.sweep.derive.derive_model`).
 
     Returns:
         list[SweepEntry]: baseline first, then the modules in the given order.
     """
+    specs = [parse_module_spec(s) if isinstance(s, str) else s for s in specs]
     os.makedirs(out_dir, exist_ok=True)
     if '::' in base_config:
         base_ref = base_config
@@ -436,60 +428,68 @@ def derive_configs(base_config: str, specs: Iterable[Tuple[str, str, Stages]], o
         base_ref = osp.relpath(base_abs, out_abs) if shared != osp.dirname(shared) else base_abs
         base_stem = osp.splitext(osp.basename(base_config))[0]
     base_cfg = _load_through_stub(base_ref, out_dir)
-    backbone = base_cfg.get('model', {}).get('backbone')
-    if not isinstance(backbone, dict):
-        raise ValueError(f'sweep: base config {base_config!r} has no model.backbone to put '
-                         'plugins in')
-    num_stages = backbone.get('num_stages', 4)
-    base_types = [p['cfg']['type'] for p in backbone.get('plugins') or []]
-    base_stem = _strip_plugin_tags(base_stem, base_types)
-    replaced = ', '.join(base_types)
-    replaced = f" The base's plugins ({replaced}) are not kept." if replaced else ''
     imports = list(base_cfg.get('custom_imports', {}).get('imports', []))
     if 'mmattn' not in imports:
         imports.append('mmattn')
     imports_line = ('custom_imports = dict(imports=' + to_python(imports)
                     + ', allow_failed_imports=False)')
 
-    block = 'basic block' if backbone.get('depth') in (18, 34) else 'bottleneck'
-
-    runs: List[Tuple[Optional[str], Optional[str], Optional[Stages]]] = []
-    if baseline:
-        runs.append((None, None, None))
-    runs.extend(specs)
+    runs: List[Optional[ModuleSpec]] = ([None] if baseline else []) + list(specs)
+    derived = [derive_model(base_cfg, [] if spec is None else [spec], identity_init)
+               for spec in runs]
+    removed = derived[0].removed
+    base_stem = _strip_plugin_tags(base_stem, [r.split()[0] for r in removed])
+    removed_text = ', '.join(removed)
+    backbone_type = base_cfg.model.backbone.get('type', 'backbone')
     entries, seen = [], set()
-    for module_type, position, stages in runs:
-        if module_type is None:
-            tag, plugins = None, None
-            comment = f'Sweep baseline: {base_stem} without attention plugins.'
+    for spec, derivation in zip(runs, derived):
+        if spec is None:
+            placed = None
+            comment = f'Sweep baseline: {base_stem} without attention modules.'
+            comment += f" The base's {removed_text} taken out." if removed else ''
+            name = base_stem
         else:
-            if len(stages) != num_stages:
-                raise ValueError(f'sweep: stages {stages} of {module_type} must have '
-                                 f'{num_stages} entries, one per backbone stage')
-            if block == 'basic block' and position == 'after_conv3':
-                raise ValueError(f'sweep: {module_type} at after_conv3, but the base backbone '
-                                 f'is a ResNet-{backbone["depth"]}, whose BasicBlock has no '
-                                 'conv3: use after_conv1 or after_conv2 (e.g. '
-                                 f'{module_type}:after_conv2)')
-            tag = _abbr(module_type, position, stages)
-            plugins = [plugin(module_type, position, stages)]
-            where = describe_placement(module_type, position, stages, block)
-            comment = f'Sweep of {base_stem}: {where}.'
-        name = derived_name(base_stem, tag)
+            (placed, ) = derivation.placements
+            field = 2 if placed.position == 'after_neck' else 1
+            name = derived_name(base_stem, _abbr(placed), field)
+            comment = (f'Sweep of {base_stem}: {describe_placed(placed, backbone_type)}.'
+                       + ''.join(f' {n[0].upper()}{n[1:]}.' for n in derivation.notes))
+            comment += f" Replaces the base's {removed_text}." if removed else ''
         if name in seen:
             raise ValueError(f'sweep: {name} is asked for twice')
         seen.add(name)
-        text = render_config(base_ref, f'{comment}{replaced} Written by tools/sweep.py.',
-                             plugins, imports_line)
-        entries.append((SweepEntry(name, osp.join(out_dir, name + '.py'), module_type,
-                                   position, stages), text))
+        text = _render_derived(base_ref, f'{comment} Written by tools/sweep.py.',
+                               imports_line, derivation.override)
+        entries.append((SweepEntry(name, osp.join(out_dir, name + '.py'),
+                                   placed and placed.type, placed and placed.position,
+                                   placed and placed.stages), text, derivation))
+    if check:
+        for entry, _, derivation in entries:
+            check_builds(base_cfg, derivation, entry.name)
     # Written once every request is known to be valid: an error leaves no half sweep.
-    for entry, text in entries:
+    for entry, text, _ in entries:
         with open(entry.config, 'w', encoding='utf-8') as f:
             f.write(text)
-    return [entry for entry, _ in entries]
+    return [entry for entry, _, _ in entries]
+
+
+def describe_placed(placed: Placed, backbone_type: str = 'backbone') -> str:
+    """Where a derived config puts its module, in words (stages and outputs 1-based).
+
+    ``'CBAM after conv3 (the 1x1 expansion) of every bottleneck in stages 2-4'``,
+    ``'SE on outputs 2-4 of the HRNet'``, ``'ECA on every level of the neck'``.
+    """
+    if placed.position in POSITIONS:
+        block = 'basic block' if placed.block == 'BasicBlock' else 'bottleneck'
+        return describe_placement(placed.type, placed.position, placed.stages, block)
+    noun = 'output' if placed.position == 'after_stage' else 'level'
+    owner = f'the {backbone_type}' if placed.position == 'after_stage' else 'the neck'
+    if all(placed.stages):
+        return f'{placed.type} on every {noun} of {owner}'
+    where = describe_stages(placed.stages).replace('stage', noun, 1)
+    return f'{placed.type} on {where} of {owner}'
 
 
 __all__ = ['ZOO_MODELS', 'ASFF_CONFIG', 'POSITIONS', 'SweepEntry', 'zoo_files', 'write_zoo',
            'render_config', 'plugin', 'to_python', 'parse_stages', 'parse_module_spec',
-           'derive_configs', 'derived_name', 'describe_placement']
+           'derive_configs', 'derived_name', 'describe_placement', 'describe_placed']

@@ -6,6 +6,7 @@ The command forms are mmdet's, for mmattn's own ``tools/``:
 - ``pytorch``: ``bash tools/dist_train.sh CONFIG GPUS --work-dir DIR [ARGS]`` (torchrun)
 - ``slurm``:   ``GPUS=N GPUS_PER_NODE=M bash tools/slurm_train.sh PARTITION JOB CONFIG DIR [ARGS]``
 """
+import os
 import os.path as osp
 import shlex
 import subprocess
@@ -63,14 +64,21 @@ def run_locally(entries: Sequence[SweepEntry], work_root: str, train_args: Seque
     """Train each entry here, one after another; its exit code by name.
 
     A run that fails does not stop the sweep: its row in the table says so.
-    ``runner`` is :func:`subprocess.run` (replaceable in tests).
+    ``runner`` is :func:`subprocess.run` (replaceable in tests). The runs import
+    mmattn from the repository that holds ``tools_dir`` (it goes first on
+    ``PYTHONPATH``, as ``tools/dist_train.sh`` does), not from wherever mmattn is
+    installed.
     """
+    env = dict(os.environ)
+    root = osp.dirname(osp.abspath(tools_dir))
+    env['PYTHONPATH'] = os.pathsep.join([root] + [p for p in env.get(
+        'PYTHONPATH', '').split(os.pathsep) if p])
     codes = {}
     for i, entry in enumerate(entries, 1):
         argv = train_command(entry.config, work_dir_of(entry, work_root), 'none',
                              train_args=train_args, tools_dir=tools_dir, python=python)
         log(f'[{i}/{len(entries)}] {format_command(argv)}')
-        codes[entry.name] = runner(argv).returncode
+        codes[entry.name] = runner(argv, env=env).returncode
         if codes[entry.name] != 0:
             log(f'[{i}/{len(entries)}] {entry.name} failed with exit code {codes[entry.name]}')
     return codes

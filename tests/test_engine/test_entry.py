@@ -46,7 +46,8 @@ def test_cpu_launcher_uses_gloo_and_ddp_without_device_ids():
     cfg = setup_train_cfg(load_config(SEG), SEG, launcher='pytorch')
     assert cfg.launcher == 'pytorch'
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
-    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+    # mmengine's DDP wrapper, without device_ids and with SyncBN reverted (test_tool_flags.py).
+    assert cfg.model_wrapper_cfg.type == 'CPUDistributedDataParallel'
     assert cfg.model_wrapper_cfg.device_ids is None
     cfg = setup_train_cfg(load_config(SEG), SEG, launcher='none')
     assert cfg.env_cfg.get('dist_cfg', {}).get('backend') != 'gloo'
@@ -58,14 +59,14 @@ def test_cpu_launcher_uses_gloo_and_ddp_without_device_ids():
 def test_test_cfg_checkpoint_out_and_show_dir():
     cfg = setup_test_cfg(load_config(DET), DET, 'w.pth', out='r.pkl', show_dir='vis')
     assert cfg.load_from == 'w.pth'
-    assert cfg.test_evaluator[-1] == dict(type='mmengine.DumpResults', out_file_path='r.pkl')
+    assert cfg.test_evaluator[-1] == dict(type='mmdet.DumpDetResults', out_file_path='r.pkl')
     assert cfg.test_evaluator[0].type == 'CocoMetric'
     assert cfg.default_hooks.visualization.draw is True
     assert cfg.default_hooks.visualization.test_out_dir == 'vis'
     cfg = setup_test_cfg(load_config(SEG), SEG, 'w.pth', show_dir='vis')
     assert cfg.visualizer.save_dir == 'vis' and cfg.default_hooks.visualization.draw is True
     with pytest.raises(ValueError, match='must be a .pkl'):
-        setup_test_cfg(load_config(SEG), SEG, 'w.pth', out='r.json')
+        setup_test_cfg(load_config(DET), DET, 'w.pth', out='r.json')
 
 
 def test_autocast_optim_wrapper_runs_forward_in_bfloat16_and_steps():
@@ -85,3 +86,11 @@ def test_autocast_optim_wrapper_runs_forward_in_bfloat16_and_steps():
     with pytest.raises(ValueError, match='dtype=.float16. must be bfloat16'):
         AutocastOptimWrapper(dtype='float16', optimizer=torch.optim.SGD(model.parameters(),
                                                                         lr=0.1))
+
+
+def test_configs_of_installed_packages_by_their_base_name():
+    cfg = load_config('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+                      attention=['SE:after_conv2'])
+    assert cfg.model.backbone.type == 'PluginResNet' and cfg.model.backbone.depth == 18
+    cfg = setup_train_cfg(cfg, 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py')
+    assert cfg.work_dir == './work_dirs/retinanet_r18_fpn_1x_coco'

@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmattn.sweep import PAPER_PLACEMENTS, derive_configs, parse_module_spec, parse_stages
 from mmattn.sweep.cli import main as sweep_main
 from mmattn.sweep.configs import derived_name
+from mmattn.sweep.derive import build_parts, derive_model
 from mmattn.sweep.launch import format_command, train_command
 from mmattn.sweep.positions import STAGE_4, STAGES_2_TO_4, describe_stages
 from mmattn.sweep.results import comparison_table, final_metrics, pick_metrics
@@ -25,33 +26,47 @@ DEMO_COCO = CONFIG_DIR / 'demo' / 'retinanet_r18-se_fpn_300i_toy-coco.py'
 
 # ----------------------------------------------------------------------------- specs
 
-def test_module_spec_fills_in_from_overrides_then_the_paper():
-    assert parse_module_spec('CBAM') == ('CBAM', 'after_conv3', STAGES_2_TO_4)
-    assert parse_module_spec('SK') == ('SK', 'after_conv2', STAGES_2_TO_4)
-    assert parse_module_spec('DANetPAM') == ('DANetPAM', 'after_conv2', STAGE_4)
-    assert parse_module_spec('CBAM:after_conv2') == ('CBAM', 'after_conv2', STAGES_2_TO_4)
-    assert parse_module_spec('CBAM::0011') == ('CBAM', 'after_conv3', (False, False, True, True))
-    assert parse_module_spec('CBAM', position='after_conv1', stages='1111') == (
+@pytest.fixture(scope='module')
+def retinanet_cfg(tmp_path_factory):
+    stub = tmp_path_factory.mktemp('base') / 'retinanet.py'
+    stub.write_text(f'_base_ = {MMDET_RETINANET!r}\n')
+    return Config.fromfile(str(stub))
+
+
+def _placed(cfg, spec, position=None, stages=None):
+    (placed, ) = derive_model(cfg, [parse_module_spec(spec, position, stages)]).placements
+    return placed.type, placed.position, placed.stages
+
+
+def test_module_spec_fills_in_from_overrides_then_the_paper(retinanet_cfg):
+    cfg = retinanet_cfg
+    assert _placed(cfg, 'CBAM') == ('CBAM', 'after_conv3', STAGES_2_TO_4)
+    assert _placed(cfg, 'SK') == ('SK', 'after_conv2', STAGES_2_TO_4)
+    assert _placed(cfg, 'DANetPAM') == ('DANetPAM', 'after_conv2', STAGE_4)
+    assert _placed(cfg, 'CBAM:after_conv2') == ('CBAM', 'after_conv2', STAGES_2_TO_4)
+    assert _placed(cfg, 'CBAM::0011') == ('CBAM', 'after_conv3', (False, False, True, True))
+    assert _placed(cfg, 'CBAM', position='after_conv1', stages='1111') == (
         'CBAM', 'after_conv1', (True, True, True, True))
     # The spec wins over the sweep-wide overrides.
-    assert parse_module_spec('SE:after_conv2:0001', 'after_conv1', '1111') == (
+    assert _placed(cfg, 'SE:after_conv2:0001', 'after_conv1', '1111') == (
         'SE', 'after_conv2', STAGE_4)
     # A module outside the table works when the spec says where it goes.
-    assert parse_module_spec('GeneralizedAttention:after_conv2:0001') == (
+    assert _placed(cfg, 'GeneralizedAttention:after_conv2:0001') == (
         'GeneralizedAttention', 'after_conv2', STAGE_4)
 
 
 @pytest.mark.parametrize('spec, match', [
     ('CBAM:after_conv4', 'position'),
     ('CBAM::011', '4 digits'),
-    ('CBAM::01a1', '4 digits'),
+    ('CBAM::01a1', 'digits 0/1'),
     ('CBAM:after_conv3:0111:x', 'TYPE'),
     (':after_conv3', 'TYPE'),
-    ('NotInTheTable', 'no default position'),
+    ('ContextBlock', 'no default position'),
+    ('NotInTheTable', "module type 'NotInTheTable' is not registered"),
 ])
-def test_bad_module_specs_say_what_is_wrong(spec, match):
+def test_bad_module_specs_say_what_is_wrong(spec, match, retinanet_cfg):
     with pytest.raises(ValueError, match=match):
-        parse_module_spec(spec)
+        _placed(retinanet_cfg, spec)
 
 
 def test_stage_strings_and_descriptions():
@@ -73,24 +88,21 @@ def test_derived_names_follow_the_mmdet_rule():
 # ----------------------------------------------------------------------------- configs
 
 def _without_plugins(cfg):
+    """The config but for what a derivation changes: backbone type and plugins, imports."""
     d = cfg.to_dict()
     d['model']['backbone'].pop('plugins', None)
+    d['model']['backbone'].pop('type', None)
     d.pop('custom_imports', None)
     return d
 
 
 def _backbone_module_types(cfg):
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmdet')
-    backbone_cfg = cfg.model.backbone.copy()
-    backbone_cfg.init_cfg = None
-    backbone = MODELS.build(backbone_cfg)
+    backbone = build_parts(cfg.model.to_dict(), 'mmdet', ['backbone'])['backbone']
     return [(name, type(m).__name__) for name, m in backbone.named_modules()
-            if type(m).__module__.startswith('mmattn.')]
+            if type(m).__name__ in ('SE', 'CBAM', 'ECA')]
 
 
-def test_derived_configs_differ_from_the_base_only_in_plugins(tmp_path):
+def test_derived_configs_differ_from_the_base_only_in_backbone_type_and_plugins(tmp_path):
     specs = [parse_module_spec(s) for s in ('CBAM', 'SE:after_conv2:0011')]
     entries = derive_configs(MMDET_RETINANET, specs, str(tmp_path))
     assert [e.name for e in entries] == [
@@ -104,16 +116,19 @@ def test_derived_configs_differ_from_the_base_only_in_plugins(tmp_path):
     for cfg in derived:
         assert _without_plugins(cfg) == _without_plugins(base)
         assert cfg.custom_imports == dict(imports=['mmattn'], allow_failed_imports=False)
-    assert derived[0].model.backbone.plugins is None
+    assert derived[0].model.backbone == base.model.backbone  # the baseline is the base
+    assert derived[1].model.backbone.type == 'PluginResNet'
     assert derived[1].model.backbone.plugins == [dict(
         cfg=dict(type='CBAM'), stages=STAGES_2_TO_4, position='after_conv3')]
+    text = open(entries[1].config).read()
+    assert 'Backbone ResNet -> PluginResNet: the same network and parameter names' in text
 
     # They build: 0 modules, CBAM after conv3 of the 13 blocks of stages 2-4, SE after
     # conv2 of the 9 blocks of stages 3-4.
     assert _backbone_module_types(derived[0]) == []
     cbam = _backbone_module_types(derived[1])
     assert len(cbam) == 13 and {t for _, t in cbam} == {'CBAM'}
-    se = [(n, t) for n, t in _backbone_module_types(derived[2]) if n.count('.') == 2]
+    se = _backbone_module_types(derived[2])
     assert len(se) == 9 and all(n.startswith(('layer3', 'layer4')) for n, _ in se)
 
 
@@ -127,10 +142,13 @@ def test_derived_configs_replace_the_plugins_of_a_file_base(tmp_path):
     # By relative path inside one tree, else (tmp_path under /tmp) by absolute path.
     assert (f"_base_ = '{os.path.relpath(RETINANET_SE, out)}'" in text
             or f"_base_ = '{RETINANET_SE}'" in text)
-    assert "The base's plugins (SE) are not kept." in text
+    assert "Replaces the base's SE plugin." in text
+    head = open(entries[0].config).read().replace('\n# ', ' ')
+    assert "The base's SE plugin taken out." in head
     base, baseline, eca = (Config.fromfile(RETINANET_SE),
                            *(Config.fromfile(e.config) for e in entries))
     assert _without_plugins(baseline) == _without_plugins(eca) == _without_plugins(base)
+    assert baseline.model.backbone.plugins is None
     assert [p['cfg']['type'] for p in eca.model.backbone.plugins] == ['ECA']
 
 
@@ -140,22 +158,32 @@ def test_derived_configs_keep_the_base_custom_imports(tmp_path):
                     "custom_imports = dict(imports=['mmattn', 'mmattn.engine'], "
                     "allow_failed_imports=False)\n")
     (entry,) = derive_configs(str(base), [parse_module_spec('SE')], str(tmp_path / 'out'),
-                              baseline=False)
+                              baseline=False, check=False)
     assert entry.name == 'base_se'
     cfg = Config.fromfile(entry.config)
     assert cfg.custom_imports.imports == ['mmattn', 'mmattn.engine']
 
 
-def test_stage_count_must_match_the_backbone(tmp_path):
+def test_stage_count_follows_the_backbone(tmp_path):
     base = tmp_path / 'three_stages.py'
-    base.write_text(f"_base_ = {RETINANET_SE!r}\nmodel = dict(backbone=dict(num_stages=3))\n")
-    with pytest.raises(ValueError, match='3 entries'):
-        derive_configs(str(base), [parse_module_spec('SE')], str(tmp_path / 'out'))
+    base.write_text(f"_base_ = {RETINANET_SE!r}\nmodel = dict(backbone=dict(num_stages=3, "
+                    "out_indices=(0, 1, 2)), neck=dict(in_channels=[256, 512, 1024]))\n")
+    with pytest.raises(ValueError, match=r'three_stages-se would not build: AssertionError at '
+                                         r'assert len\(strides\) == len\(dilations\) == '
+                                         r'num_stages \(.*resnet.py'):
+        derive_configs(str(base), ['SE'], str(tmp_path / 'out'), baseline=False)
+    base.write_text(base.read_text().replace('num_stages=3,', 'num_stages=3, strides=(1, 2, 2), '
+                                             'dilations=(1, 1, 1),'))
+    # The paper's stages 2-4 of a 3-stage ResNet: 2-3.
+    (entry, ) = derive_configs(str(base), ['SE'], str(tmp_path / 'out'), baseline=False)
+    assert entry.stages == (False, True, True)
+    with pytest.raises(ValueError, match='must have 3 digits, one per backbone stage'):
+        derive_configs(str(base), ['SE::0111'], str(tmp_path / 'out'))
 
 
 def test_every_table_entry_derives_a_distinct_config(tmp_path):
     specs = [parse_module_spec(t) for t in PAPER_PLACEMENTS]
-    entries = derive_configs(MMDET_RETINANET, specs, str(tmp_path), baseline=False)
+    entries = derive_configs(MMDET_RETINANET, specs, str(tmp_path), baseline=False, check=False)
     names = [e.name for e in entries]
     assert len(set(names)) == len(PAPER_PLACEMENTS)
     # At its paper position a module's derived name is the zoo's file name.
@@ -336,11 +364,12 @@ def test_cli_prints_cluster_commands_and_the_collect_line(tmp_path):
 
 def test_cli_runs_locally_then_tabulates(tmp_path):
     """--run with a stand-in for subprocess.run that writes what a training run logs."""
-    calls = []
+    calls, envs = [], []
     maps = {'retinanet_r50_fpn_1x_coco': 0.30, 'retinanet_r50-eca_fpn_1x_coco': 0.32}
 
-    def fake_run(argv):
+    def fake_run(argv, env=None):
         calls.append(argv)
+        envs.append(env)
         work_dir = argv[argv.index('--work-dir') + 1]
         name = osp.basename(work_dir)
         if name not in maps:
@@ -356,6 +385,8 @@ def test_cli_runs_locally_then_tabulates(tmp_path):
     assert rc == 1  # SE's run failed
     assert [c[1] for c in calls] == [str(REPO_ROOT / 'tools' / 'train.py')] * 3
     assert calls[0][0] == sys.executable
+    # The runs import mmattn from this checkout, as tools/dist_train.sh does.
+    assert envs[0]['PYTHONPATH'].split(os.pathsep)[0] == str(REPO_ROOT)
     assert calls[1][-2:] == ['--cfg-options', 'train_cfg.max_epochs=1']
     table = out.getvalue().split('\n| config')[1]
     assert '| `retinanet_r50-eca_fpn_1x_coco` | ECA (after_conv3, stages 2-4) | 0.32 | +0.02 ' \
@@ -379,7 +410,10 @@ def test_cli_rejects_bad_requests(tmp_path, capsys):
         sweep_main([MMDET_RETINANET, 'Unknown', '--out-dir', str(tmp_path)])
     with pytest.raises(SystemExit):
         sweep_main([MMDET_RETINANET, 'SE', '--run', '--launcher', 'slurm'])
+    with pytest.raises(SystemExit):
+        sweep_main([MMDET_RETINANET, 'ContextBlock', '--out-dir', str(tmp_path)])
     err = capsys.readouterr().err
+    assert "module type 'Unknown' is not registered" in err
     assert 'no default position' in err and '--launcher none' in err
 
 
@@ -391,6 +425,71 @@ def test_basic_block_bases_need_an_existing_position(tmp_path):
     (entry,) = derive_configs(str(base), [parse_module_spec('SE:after_conv2')],
                               str(tmp_path / 'out'), baseline=False)
     assert entry.name == 'r18_se-c2-s234'
+
+
+# Every kind of derived config the sweep writes, on mmdet's and mmseg's own configs: each
+# written file builds, and holds exactly the model the derivation made.
+KINDS = {
+    'R-50 bottleneck plugins': ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', 'SE',
+                                'PluginResNet'),
+    'R-18 BasicBlock plugins': ('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+                                'SE:after_conv2', 'PluginResNet'),
+    'ResNeXt plugins': ('mmdet::retinanet/retinanet_x101-32x4d_fpn_1x_coco.py', 'ECA',
+                        'PluginResNeXt'),
+    'mmseg ResNetV1c plugins': ('mmseg::fcn/fcn_r50-d8_4xb4-80k_ade20k-512x512.py',
+                                'CoordAttention', 'PluginResNetV1c'),
+    'outputs of any backbone': ('mmseg::mobilenet_v2/mobilenet-v2-d8_fcn_4xb2-80k_'
+                                'cityscapes-512x1024.py', 'DANetCAM', 'AttentionBackbone'),
+    'neck levels': ('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', 'CBAM:after_neck',
+                    'AttentionNeck'),
+    'neck module': ('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', 'ASFF', 'ASFF'),
+}
+
+
+@pytest.mark.parametrize('kind', list(KINDS))
+def test_every_kind_of_derived_config_builds(kind, tmp_path):
+    base, spec, made = KINDS[kind]
+    package = base.split('::')[0]
+    baseline, entry = derive_configs(base, [spec], str(tmp_path))
+    stub = tmp_path / 'stub.py'
+    stub.write_text(f'_base_ = {base!r}\n')
+    derivation = derive_model(Config.fromfile(str(stub)), [parse_module_spec(spec)])
+    for written, model in ((baseline, None), (entry, derivation.model)):
+        cfg = Config.fromfile(written.config)
+        if model is not None:
+            assert cfg.model.to_dict() == model  # the file says what was derived
+        built = build_parts(cfg.model.to_dict(), package)
+        names = {type(m).__name__ for part in built.values() for m in part.modules()}
+        assert (made in names) == (model is not None)
+    # ... and runs: the changed part on a small input.
+    part = 'neck' if 'neck' in kind else 'backbone'
+    built = build_parts(derivation.model, package)
+    for module in built.values():
+        module.eval()
+    import torch
+    with torch.no_grad():
+        feats = built['backbone'](torch.randn(1, 3, 64, 64))
+        outs = built['neck'](feats) if part == 'neck' else feats
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+def test_a_config_that_would_not_build_is_not_written(tmp_path):
+    with pytest.raises(ValueError, match=r'sweep: retinanet_r50-se-reduction0_fpn_1x_coco would '
+                                         r'not build: ValueError: SE: reduction=0 must be >= 1'):
+        derive_configs(MMDET_RETINANET, ['SE', 'SE(reduction=0)'], str(tmp_path))
+    assert not list(tmp_path.glob('*.py'))
+
+
+def test_tools_sweep_runs_its_own_checkouts_tools(monkeypatch):
+    """tools/sweep.py hands its own folder to the sweep, whatever mmattn is installed."""
+    import runpy
+
+    import mmattn.sweep.cli as cli
+    seen = {}
+    monkeypatch.setattr(cli, 'main', lambda **kwargs: seen.update(kwargs) or 0)
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(REPO_ROOT / 'tools' / 'sweep.py'), run_name='__main__')
+    assert seen == dict(tools_dir=str(REPO_ROOT / 'tools'))
 
 
 @pytest.mark.integration

@@ -5,6 +5,7 @@ a module where their stages hand features to the neck: ``AttentionBackbone``
 builds the backbone from its config and applies the modules to the chosen
 outputs.
 """
+import inspect
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
@@ -12,8 +13,21 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_positive_int
+from ..utils import check_positive_int, lookup_type
 from ..utils.plugins import as_cfg_list, build_plugin_sequence
+
+
+def _takes_pretrained(cls: type) -> bool:
+    """Whether ``cls(pretrained=...)`` reaches an ``__init__`` that names it."""
+    for klass in getattr(cls, '__mro__', ()):
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)['__init__']).parameters
+        if 'pretrained' in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 @ROOT_MODELS.register_module()
@@ -50,6 +64,12 @@ class AttentionBackbone(BaseModule):
             backbone's output tuple) get the modules. Default: all.
         identity_init (bool): Wrap each module in ``IdentityInit`` so that the
             outputs equal the backbone's at initialisation. Default: False.
+        pretrained (str, optional): A checkpoint of the wrapped backbone, as
+            mmseg's backbones take it (mmseg's segmentors pass their
+            ``model.pretrained`` here): handed to the backbone as its own
+            ``pretrained`` when its class takes one (mmseg's backbones convert
+            their checkpoints' keys there), else as its ``init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained)``. Default: None.
         init_cfg (dict or list[dict], optional): mmengine initialization
             config of the wrapper. Default: None.
     """
@@ -60,11 +80,15 @@ class AttentionBackbone(BaseModule):
                  attentions: Union[dict, Sequence[dict]],
                  indices: Optional[Sequence[int]] = None,
                  identity_init: bool = False,
+                 pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not isinstance(backbone, dict):
             raise TypeError(f'AttentionBackbone: backbone must be a config dict, got '
                             f'{type(backbone).__name__}')
+        backbone_cls = lookup_type('AttentionBackbone', backbone, 'backbone')
+        if pretrained is not None:
+            backbone = self._with_pretrained(backbone, backbone_cls, pretrained)
         if isinstance(in_channels, int) or not isinstance(in_channels, (list, tuple)) \
                 or not in_channels:
             raise TypeError('AttentionBackbone: in_channels must list the channels of every '
@@ -90,6 +114,24 @@ class AttentionBackbone(BaseModule):
             if i in self.indices else nn.Identity()
             for i, c in enumerate(self.in_channels)])
         self._register_load_state_dict_pre_hook(self._load_unwrapped_checkpoint)
+
+    @staticmethod
+    def _with_pretrained(backbone: dict, backbone_cls: type, pretrained: str) -> dict:
+        if not isinstance(pretrained, str):
+            raise TypeError(f'AttentionBackbone: pretrained must be a checkpoint path or URL, '
+                            f'got {pretrained!r}')
+        for key in ('pretrained', 'init_cfg'):
+            if backbone.get(key) is not None:
+                raise ValueError(
+                    f'AttentionBackbone: pretrained={pretrained!r} and the wrapped '
+                    f"backbone's {key}={backbone[key]!r} both name its weights: keep one "
+                    '(an mmseg config sets model.pretrained, which reaches the wrapper)')
+        backbone = dict(backbone)
+        if _takes_pretrained(backbone_cls):
+            backbone['pretrained'] = pretrained
+        else:
+            backbone['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
+        return backbone
 
     def _load_unwrapped_checkpoint(self, state_dict: dict, prefix: str, *args) -> None:
         # Keys of the bare backbone (a detector trained without the wrapper).

@@ -38,7 +38,8 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmattn.registry import ROOT_MODELS
-from ..utils.plugins import build_plugin
+from ..utils.lookup import lookup_type
+from ..utils.plugins import as_plugin_list, build_plugin
 
 _PLUGIN_KEYS = ('cfg', 'position', 'stages', 'identity_init')
 
@@ -222,9 +223,7 @@ class PluginResNetMixin:
         every stage.
         """
         owner = type(self).__name__
-        if not isinstance(plugins, (list, tuple)):
-            raise TypeError(f'{owner}: plugins must be a list of dicts, got '
-                            f'{type(plugins).__name__}')
+        plugins = as_plugin_list(owner, plugins)
         positions = self._positions()
         stage_plugins = []
         for plugin in plugins:
@@ -236,6 +235,7 @@ class PluginResNetMixin:
                     f'{owner}: a plugin is dict(cfg=..., position=..., stages=..., '
                     f'identity_init=...) with cfg and position required, got keys '
                     f'{sorted(plugin)}')
+            lookup_type(owner, plugin['cfg'], 'plugin')
             if plugin['position'] not in positions:
                 raise ValueError(
                     f'{owner}: plugin position {plugin["position"]!r} is not one of '

@@ -11,11 +11,15 @@ gradient. Its ``BasicBlock`` refuses plugins (``assert plugins is None``).
 These variants keep every mmseg argument (``contract_dilation``,
 ``dilations``, ``strides``, ``multi_grid``, ``norm_eval``, ...) and chain the
 plugins in list order, as :class:`~mmattn.models.backbones.PluginResNet` does.
+``SegPluginResNeXt`` does the same for mmseg's ``ResNeXt``.
 """
 from mmseg.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, ResNetV1c, ResNetV1d
+from mmseg.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
+from mmseg.models.backbones.resnext import ResNeXt
 
 from mmattn.registry import ROOT_MODELS
 from .plugin_resnet import PluginBasicBlockMixin, PluginBottleneckMixin, PluginResNetMixin
+from .plugin_resnext import PluginResNeXtMixin, ResNeXtArgsMixin
 
 
 class SegPluginBasicBlock(PluginBasicBlockMixin, BasicBlock):
@@ -63,3 +67,19 @@ class PluginResNetV1b(PluginResNetMixin, ResNet):
     """
 
     _plugin_blocks = _SEG_PLUGIN_BLOCKS
+
+
+class SegPluginResNeXtBottleneck(PluginBottleneckMixin, ResNeXtBottleneck):
+    """mmseg's ResNeXt ``Bottleneck`` whose plugins at one position are chained."""
+
+
+@ROOT_MODELS.register_module()
+class SegPluginResNeXt(PluginResNeXtMixin, ResNeXtArgsMixin, ResNeXt):
+    """mmseg's ``ResNeXt`` whose plugins all apply, in list order.
+
+    Arguments as mmseg's ``ResNeXt`` (``groups``, ``base_width`` and mmseg's
+    ``ResNet`` arguments); ``plugins`` as
+    :class:`~mmattn.models.backbones.PluginResNeXt`'s.
+    """
+
+    _plugin_blocks = {ResNeXtBottleneck: SegPluginResNeXtBottleneck}

@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_positive_int
+from ..utils import build_module, check_positive_int
 from ..utils.plugins import as_cfg_list, build_plugin_sequence
 
 
@@ -62,7 +62,7 @@ class AttentionNeck(BaseModule):
             if not isinstance(neck, dict):
                 raise TypeError(f'AttentionNeck: neck must be a config dict or None, got '
                                 f'{type(neck).__name__}')
-            self.neck = ROOT_MODELS.build(neck)
+            self.neck = build_module('AttentionNeck', neck, 'neck')
             if channels is None:
                 channels = getattr(self.neck, 'out_channels', None)
             if num_levels is None and not isinstance(channels, (list, tuple)):

@@ -1,11 +1,13 @@
 """Config checks: every act_cfg, gate_cfg, norm_cfg and conv_cfg is built once at construction.
 
-A config is tried with mmcv's own builder, so whatever the registries know
-(mmcv's, mmdet's, mmseg's, custom ones) is accepted, and whatever they refuse
-(an unknown type, a missing ``num_groups``, a wrong keyword) turns into one
-sentence naming the module, the argument, the value and what is allowed,
-instead of a ``KeyError`` or an ``AssertionError`` from deep inside the
-builder, or an error at the first forward.
+A config's type is looked up first (:func:`~.lookup.lookup_type`: an unknown
+type is named with the closest registered names), then the config is tried
+with mmcv's own builder, so whatever the registries know (mmcv's, mmdet's,
+mmseg's, custom ones) is accepted, and whatever they refuse (a missing
+``num_groups``, a wrong keyword) turns into one sentence naming the module,
+the argument, the value and what is allowed, instead of a ``KeyError`` or an
+``AssertionError`` from deep inside the builder, or an error at the first
+forward.
 
 Norms are also tried on a small tensor laid out as the module will feed them
 (:data:`NORM_LAYOUTS`): a norm that cannot take that layout (``LN`` over a
@@ -21,6 +23,8 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
+
+from .lookup import lookup_type
 
 #: How a norm's input is laid out, for each place a module applies one:
 #: the probe's shape (batch 2) and what the place is called in a message.
@@ -73,6 +77,7 @@ def check_act_cfg(module: str, name: str, cfg: object, allow_none: bool = False,
         raise _none_error(module, name, 'an activation', example)
     if not isinstance(cfg, dict):
         raise _cfg_type_error(module, name, cfg, example)
+    lookup_type(module, cfg, name)  # an unknown type: named with the closest names
     try:
         with _on_cpu():
             layer = build_activation_layer(copy.deepcopy(cfg))
@@ -117,6 +122,7 @@ def check_norm_cfg(module: str, name: str, cfg: object, num_features: int,
         raise _none_error(module, name, 'a norm', example)
     if not isinstance(cfg, dict):
         raise _cfg_type_error(module, name, cfg, example)
+    lookup_type(module, cfg, name)
     spatial, where = NORM_LAYOUTS[layout]
     allowed = (f'give a norm config that normalises {num_features}-channel {where}, '
                f'such as {example}')
@@ -174,6 +180,7 @@ def check_conv_cfg(module: str, name: str, cfg: object) -> Optional[dict]:
     example = "dict(type='Conv2d')"
     if not isinstance(cfg, dict):
         raise _cfg_type_error(module, name, cfg, example)
+    lookup_type(module, cfg, name)
     try:
         with _on_cpu(), torch.no_grad():
             layer = build_conv_layer(copy.deepcopy(cfg), 2, 2, 3, padding=1)

@@ -16,6 +16,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
+from .lookup import build_module
 
 
 @ROOT_MODELS.register_module()
@@ -66,7 +67,7 @@ class IdentityInit(BaseModule):
                         f'IdentityInit: module in_channels={cfg["in_channels"]} differs '
                         f'from in_channels={in_channels} given to the wrapper')
                 cfg['in_channels'] = in_channels
-            self.module = ROOT_MODELS.build(cfg)
+            self.module = build_module('IdentityInit', cfg, 'module')
         else:
             raise TypeError('IdentityInit: module must be a config dict or an nn.Module, '
                             f'got {type(module).__name__}')

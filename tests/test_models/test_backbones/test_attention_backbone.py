@@ -141,3 +141,88 @@ def test_retinanet_with_swin_and_attention_trains_one_step():
     log_vars = _one_train_step(model, detection_batch())
     assert log_vars['loss'] > 0
     assert scale.item() != 0  # the SGD step moved the residual scale off the identity
+
+
+# ---------------------------------------------------------------- mmseg's pretrained
+
+MMSEG_SHIPPED = {
+    'HRNet': 'hrnet/fcn_hr18_4xb2-40k_cityscapes-512x1024.py',
+    'MobileNetV2': 'mobilenet_v2/mobilenet-v2-d8_fcn_4xb2-80k_cityscapes-512x1024.py',
+}
+
+
+@pytest.fixture
+def no_downloads(monkeypatch):
+    """Every open-mmlab://, mmcls://, torchvision:// and http(s) checkpoint goes through this."""
+    import mmengine.runner.checkpoint as checkpoint
+
+    def refuse(url, *args, **kwargs):
+        raise AssertionError(f'the test tried to download {url}')
+
+    monkeypatch.setattr(checkpoint, 'load_from_http', refuse)
+
+
+def _mmseg_model(path, attention, **options):
+    from mmseg.registry import MODELS
+
+    from mmattn.sweep.derive import apply_attention
+    from ..test_utils.toy_plugins import mim_config
+    init_default_scope('mmseg')
+    cfg = mim_config('mmseg', path)
+    cfg.merge_from_dict(options)
+    apply_attention(cfg, attention, logger=None)
+    return cfg, MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('name', list(MMSEG_SHIPPED))
+def test_mmseg_configs_as_shipped_hand_model_pretrained_to_the_wrapped_backbone(
+        name, no_downloads):
+    cfg, model = _mmseg_model(MMSEG_SHIPPED[name], ['SE:after_stage'])
+    assert cfg.model.pretrained.startswith(('open-mmlab://', 'mmcls://'))
+    assert isinstance(model.backbone, AttentionBackbone)
+    assert type(model.backbone.backbone).__name__ == name
+    # mmseg's backbones turn their pretrained into a Pretrained init_cfg, as without wrapper.
+    assert model.backbone.backbone.init_cfg == dict(type='Pretrained',
+                                                    checkpoint=cfg.model.pretrained)
+
+
+def test_mmseg_pretrained_checkpoint_loads_into_the_wrapped_backbone(no_downloads, tmp_path):
+    from mmengine.model import revert_sync_batchnorm
+    from mmseg.registry import MODELS
+
+    from ..test_utils.toy_plugins import mim_config
+    init_default_scope('mmseg')
+    name = 'MobileNetV2'  # HRNet's path is the same (the test above), and 3x slower to build
+    plain_cfg = mim_config('mmseg', MMSEG_SHIPPED[name]).model.backbone
+    plain = MODELS.build(plain_cfg)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.normal_()
+    path = tmp_path / f'{name}.pth'
+    torch.save(dict(state_dict=plain.state_dict()), path)
+    _, model = _mmseg_model(MMSEG_SHIPPED[name], ['SE:after_stage'], **{
+        'model.pretrained': str(path)})
+    quiet_init(model)
+    inner = model.backbone.backbone.state_dict()
+    for key, value in plain.state_dict().items():
+        assert torch.equal(inner[key], value), key
+    # The segmentor runs on top of it (SyncBN as one process has it).
+    model = revert_sync_batchnorm(model).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64), mode='tensor')
+    assert out.shape == (1, 19, 8, 8)  # Cityscapes' classes at stride 8
+
+
+def test_pretrained_and_the_backbones_own_weights_are_refused_together():
+    from mmattn.models.backbones.attention_backbone import _takes_pretrained
+    with pytest.raises(ValueError, match=r"AttentionBackbone: pretrained='a.pth' and the wrapped "
+                                         r"backbone's init_cfg=.* both name its weights"):
+        AttentionBackbone(backbone=dict(RESNET18, init_cfg=dict(type='Pretrained',
+                                                                checkpoint='b.pth')),
+                          in_channels=[16, 32, 64, 128], attentions=dict(type='SE'),
+                          pretrained='a.pth')
+    # A backbone class without a pretrained argument gets a Pretrained init_cfg.
+    from mmdet.models.backbones import CSPDarknet
+    assert not _takes_pretrained(CSPDarknet)
+    model = _build(CSPDARKNET, [32, 64, 128], pretrained='c.pth')
+    assert model.backbone.init_cfg == dict(type='Pretrained', checkpoint='c.pth')

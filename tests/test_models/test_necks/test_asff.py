@@ -374,7 +374,8 @@ def test_bad_arguments_name_asff_the_argument_and_the_value(arg, value, error):
     with pytest.raises(error) as info:
         ASFF(**kwargs)
     message = str(info.value)
-    assert 'ASFF' in message and arg in message and repr(value) in message, message
+    shown = repr(value['type']) if isinstance(value, dict) else repr(value)
+    assert 'ASFF' in message and arg in message and shown in message, message
 
 
 @pytest.mark.parametrize('arg', ['norm_cfg', 'act_cfg', 'conv_cfg'])
