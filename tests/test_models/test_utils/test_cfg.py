@@ -14,8 +14,9 @@ from mmattn.models.utils import (build_act, build_norm, check_act_cfg, check_con
     ('ReLU', TypeError, r"M: act_cfg must be a config dict such as dict\(type='ReLU'\), got "
                         r"'ReLU' of type str"),
     (None, TypeError, r'M: act_cfg=None is not allowed: the module needs an activation'),
-    (dict(type='NoSuchAct'), ValueError, r"M: act_cfg=\{'type': 'NoSuchAct'\} cannot be built "
-                                         r'into an activation \(KeyError'),
+    (dict(type='NoSuchAct'), ValueError, r"M: act_cfg type 'NoSuchAct' is not registered"),
+    (dict(type='Relu'), ValueError, r"M: act_cfg type 'Relu' is not registered .* closest "
+                                    r"registered names: 'ReLU'"),
     (dict(type='ReLU', slope=1), ValueError, r"cannot be built into an activation \(TypeError"),
     (dict(type='Conv2d'), ValueError, r'cannot be built into an activation'),
 ])
@@ -41,12 +42,13 @@ def test_act_cfg_accepts_what_mmcv_builds_and_copies_it():
     (dict(type='GN', num_groups=8), 'vector', 'erases'),
     (dict(type='GN', num_groups=3), 'map', 'cannot be built for 8 channels'),
     (dict(type='GN'), 'map', 'cannot be built for 8 channels'),
-    (dict(type='NoSuchNorm'), 'map', 'cannot be built'),
 ])
 def test_norm_cfg_refuses_what_the_layout_cannot_take(cfg, layout, match):
     with pytest.raises(ValueError, match=match) as info:
         check_norm_cfg('M', 'norm_cfg', cfg, 8, layout)
     assert str(info.value).startswith(f'M: norm_cfg={cfg!r}')
+    with pytest.raises(ValueError, match="M: norm_cfg type 'NoSuchNorm' is not registered"):
+        check_norm_cfg('M', 'norm_cfg', dict(type='NoSuchNorm'), 8, layout)
 
 
 @pytest.mark.parametrize('cfg,layout', [
@@ -72,8 +74,11 @@ def test_conv_cfg():
     assert check_conv_cfg('M', 'conv_cfg', None) is None
     with pytest.raises(TypeError, match=r"M: conv_cfg must be a config dict"):
         check_conv_cfg('M', 'conv_cfg', 'Conv2d')
-    with pytest.raises(ValueError, match=r"M: conv_cfg=\{'type': 'Nope'\} cannot be built"):
+    with pytest.raises(ValueError, match=r"M: conv_cfg type 'Nope' is not registered"):
         check_conv_cfg('M', 'conv_cfg', dict(type='Nope'))
+    with pytest.raises(ValueError, match=r"M: conv_cfg=\{'type': 'Conv2d', 'bias': 3, 'x': 1\} "
+                                         r'cannot be built into a 2D convolution'):
+        check_conv_cfg('M', 'conv_cfg', dict(type='Conv2d', bias=3, x=1))
 
 
 @pytest.mark.parametrize('value,error,match', [
