@@ -445,12 +445,13 @@ def test_inductor_compiled_training_across_sizes(name, inductor_cache):
         (yb * g).sum().backward()
         torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
         # Gradients as whole tensors: BatchNorm over two values (a pooled descriptor at
-        # batch 2) amplifies the rounding of a reordered sum in single elements.
+        # batch 2) amplifies the rounding of a reordered sum in single elements, and the
+        # gradient of a bias before a BatchNorm is 0 up to rounding (~1e-6).
         pairs = [('input', xa.grad, xb.grad)] + [
             (key, pa.grad, pb.grad)
             for (key, pa), pb in zip(module.named_parameters(), eager.parameters())]
         for key, ga, gb in pairs:
-            assert (ga - gb).norm() <= 1e-3 * gb.norm() + 1e-6, key
+            assert (ga - gb).norm() <= 1e-3 * gb.norm() + 1e-4, key
         for p in list(module.parameters()) + list(eager.parameters()):
             p.grad = None
     torch._dynamo.reset()
