@@ -133,8 +133,11 @@ def check_norm_cfg(module: str, name: str, cfg: object, num_features: int,
         raise ValueError(f'{module}: {name}={cfg!r} cannot be built for {num_features} '
                          f'channels ({_reason(error)}); {allowed}') from error
     shape = (2, num_features) + spatial
-    gen = torch.Generator().manual_seed(0)
-    probes = [torch.randn(shape, generator=gen, device='cpu') for _ in range(2)]
+    # A probe and its negation: any statistic over two or more values tells them apart
+    # (a normalised pair flips sign), a statistic over one value does not (both give the
+    # norm's bias).
+    probe = torch.randn(shape, generator=torch.Generator().manual_seed(0), device='cpu')
+    probes = [probe, -probe]
     layer.eval()  # the probe must not move running statistics
     try:
         with _on_cpu(), torch.no_grad(), warnings.catch_warnings(record=True) as caught:
@@ -152,8 +155,7 @@ def check_norm_cfg(module: str, name: str, cfg: object, num_features: int,
     if any(not isinstance(o, torch.Tensor) or o.shape != shape for o in outs):
         raise ValueError(f'{module}: {name}={cfg!r} does not keep the shape of the '
                          f'module\'s {where}; {allowed}')
-    # Unit-scale probes give outputs that differ by O(1) through any real norm; a norm
-    # of single values gives its bias plus rounding noise (GroupNorm's kernel: ~1e-4).
+    # (GroupNorm's kernel leaves rounding noise of ~1e-4 on a single value's 0.)
     if torch.allclose(outs[0], outs[1], rtol=0, atol=1e-2):
         raise ValueError(f'{module}: {name}={cfg!r} erases the module\'s {where}: each of '
                          'its statistics is over one value, so its output is the same for '
