@@ -206,9 +206,7 @@ class SCSA(BaseModule):
         q = self.q(y).reshape(shape)  # [B, heads, head_dim, N]
         k = self.k(y).reshape(shape)  # [B, heads, head_dim, N]
         v = self.v(y).reshape(shape).mean(3, keepdim=True)  # [B, heads, head_dim, 1]
-        # An einsum, not q @ k^T: torch 2.13's inductor miscompiles that bmm when
-        # the pooled map has one position and its size is symbolic.
-        attn = torch.einsum('bhin,bhjn->bhij', q, k) * self.scale  # [B, heads, hd, hd]
+        attn = (q @ k.transpose(2, 3)) * self.scale  # [B, heads, head_dim, head_dim]
         attn = self.attn_drop(attn.softmax(dim=-1))
         c = (attn @ v).reshape(B, C, 1, 1)  # [B, C, 1, 1]
         return s * self.ca_gate(c)  # [B, C, H, W]
