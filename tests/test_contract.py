@@ -428,9 +428,9 @@ def inductor_cache(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize('name', NAMES)
 def test_inductor_compiled_training_across_sizes(name, inductor_cache):
-    """torch.compile (inductor, dynamic sizes) in training at two sizes: outputs and every
-    gradient equal eager's (the second size is one compiled graph, not a recompile per size;
-    at 15x9 SCSA's pooled map has two positions, at 5x6 one)."""
+    """torch.compile (inductor, dynamic sizes, as for a training run whose batch and image
+    sizes change) in training at two sizes: outputs and every gradient equal eager's (at 15x9
+    SCSA's pooled map has two positions, at 5x6 one)."""
     torch._dynamo.reset()
     module = build(name).train()
     eager = copy.deepcopy(module)
