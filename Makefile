@@ -12,7 +12,7 @@ help:
 	@echo "make setup       create $(VENV) and install the pinned stack + mmattn (idempotent)"
 	@echo "                 TORCH=system: keep the torch of PYTHON (a GPU node's CUDA torch)"
 	@echo "make test        set up if needed, then run the whole test suite"
-	@echo "make test-fast   the suite without the integration tests (real detectors)"
+	@echo "make test-fast   the suite without the integration (real detectors) and slow (inductor) tests"
 	@echo "make lint        flake8 + isort check"
 	@echo "make demo        toy data, train RetinaNet R-18 + SE on CPU (~5 min), COCO mAP before/after"
 	@echo "make clean       remove caches and work_dirs; clean-venv removes $(VENV)"
@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(PY) -m pytest tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not integration"
+	$(PY) -m pytest tests -m "not integration and not slow"
 
 lint: $(STAMP)
 	@$(PY) -c "import flake8, isort" 2>/dev/null || $(PY) -m pip install -q flake8 isort

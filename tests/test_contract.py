@@ -6,7 +6,12 @@ built with its defaults (the paper's configuration) at the first channel counts
 it accepts, its weights drawn at random (zero-initialised scales would hide the
 branches behind them), and then held to each rule of the contract.
 """
+import collections.abc
+import copy
+import inspect
 import io
+import os
+import typing
 import warnings
 
 import numpy as np
@@ -15,6 +20,7 @@ import torch
 import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmattn import list_attention_modules
 
@@ -169,38 +175,6 @@ def test_channels_last(name):
 
 
 @pytest.mark.parametrize('name', NAMES)
-def test_jit_trace(name):
-    module = build(name)
-    c = VALID[name][0]
-    x, x_other = torch.randn(2, c, 8, 8), torch.randn(3, c, 8, 8)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        traced = torch.jit.trace(module, x)
-        torch.testing.assert_close(traced(x), module(x), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(traced(x_other), module(x_other), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('name', NAMES)
-def test_onnx_export_dynamic_size(name):
-    ort = pytest.importorskip('onnxruntime')
-    module = build(name)
-    c = VALID[name][0]
-    x = torch.randn(1, c, 12, 10)
-    f = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        torch.onnx.export(
-            module, (x, ), f, opset_version=17, dynamo=False, input_names=['x'],
-            output_names=['y'], dynamic_axes={'x': {0: 'B', 2: 'H', 3: 'W'}})
-    session = ort.InferenceSession(f.getvalue(), providers=['CPUExecutionProvider'])
-    x2 = torch.randn(2, c, 9, 15)
-    (y2, ) = session.run(None, {'x': x2.numpy()})
-    with torch.no_grad():
-        ref = module(x2).numpy()
-    np.testing.assert_allclose(y2, ref, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize('name', NAMES)
 @pytest.mark.parametrize('value,error', [(0, ValueError), (-8, ValueError),
                                          (16.5, TypeError), ('64', TypeError)])
 def test_bad_in_channels(name, value, error):
@@ -250,3 +224,356 @@ def test_is_a_plugin(name):
     layer_name, layer = build_plugin_layer(dict(type=name), in_channels=c, postfix='2')
     assert layer_name == MODULES[name]._abbr_ + '2'
     assert isinstance(layer, BaseModule) and isinstance(layer, nn.Module)
+
+
+# ------------------------------------------------------------------------------------------
+# Everyday training and deployment conditions (MODULES.md): batch 1 and empty batches,
+# gradient checkpointing, export and compile at other sizes, dtypes, every bad argument.
+# The sequence forms (other layouts) are swept too where a rule applies to them.
+
+SEQUENCE_MODULES = {**list_attention_modules('BNC'), **list_attention_modules('BCNT')}
+ALL_MODULES = {**MODULES, **SEQUENCE_MODULES}
+ALL_NAMES = sorted(ALL_MODULES)
+EXPORT_SIZE = (2, 6, 7)  # B, H, W
+# Smaller (1x1 included), thinner and larger than the export size, other batch sizes.
+OTHER_SIZES = [(1, 1, 1), (1, 1, 9), (3, 13, 2), (2, 23, 19)]
+
+
+def _required_kwargs(cls):
+    """The arguments without defaults: 2D modules get their first valid channel count,
+    the sequence forms 8 for every size."""
+    if cls.__name__ in MODULES:
+        return dict(in_channels=VALID[cls.__name__][0])
+    return {k: 8 for k, p in inspect.signature(cls).parameters.items()
+            if p.default is inspect.Parameter.empty}
+
+
+def build_any(name):
+    """Any registered module (2D or sequence form) with its defaults, in eval mode."""
+    if name in MODULES:
+        return build(name)
+    torch.manual_seed(0)
+    return SEQUENCE_MODULES[name](**_required_kwargs(SEQUENCE_MODULES[name])).eval()
+
+
+def inputs_for(module, batch, dtype=torch.float32):
+    """Inputs of ``module``'s layout with ``batch`` samples; a new layout must be added here."""
+    layout = getattr(type(module), '_layout_', 'BCHW')
+    if layout == 'BCHW':
+        return [torch.randn(batch, module.in_channels, 5, 4, dtype=dtype)]
+    if layout == 'BNC':
+        return [torch.randn(batch, n, module.d_model, dtype=dtype) for n in (5, 7, 7)]
+    if layout == 'BCNT':
+        return [torch.randn(batch, module.in_channels, 3, 9, dtype=dtype)]
+    raise AssertionError(f'{type(module).__name__}: no test inputs for layout {layout!r}')
+
+
+def _assert_finite_training_state(module):
+    for key, p in module.named_parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all(), key
+    for key, buf in module.named_buffers():
+        assert torch.isfinite(buf.float()).all(), f'{key} is not finite after the step'
+
+
+@pytest.mark.parametrize('size', [(1, 1), (2, 1), (6, 5)], ids=lambda s: f'{s[0]}x{s[1]}')
+@pytest.mark.parametrize('name', NAMES)
+def test_one_image_per_device_trains(name, size):
+    """Batch 1 in training mode: norms that would see one value per channel fall back to
+    their running statistics (mmattn.models.utils.norm); nothing raises or turns non-finite."""
+    module = build(name).train()
+    x = torch.randn(1, VALID[name][0], *size, requires_grad=True)
+    y = module(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    (y * torch.randn_like(y)).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    _assert_finite_training_state(module)
+
+
+@pytest.mark.parametrize('train', [False, True], ids=['eval', 'train'])
+@pytest.mark.parametrize('name', ALL_NAMES)
+def test_empty_batch(name, train):
+    """B = 0 (a module on RoI features when there are no RoIs): an empty output of the
+    shape one sample would give, forward and backward."""
+    module = build_any(name).train(train)
+    with torch.no_grad():
+        one = module(*inputs_for(module, 1))
+    inputs = [t.requires_grad_(True) for t in inputs_for(module, 0)]
+    out = module(*inputs)
+    assert out.shape == (0, ) + one.shape[1:] and out.dtype == one.dtype
+    out.sum().backward()
+    for t in inputs:
+        assert t.grad is None or t.grad.shape == t.shape
+    _assert_finite_training_state(module)
+
+
+def _resnet_with_cp(name, kind):
+    """A one-stage mmdet ResNet-50 (3 Bottlenecks) or mmattn PluginResNet-18 (2 BasicBlocks),
+    ``with_cp=True``, with the module at every position of every block."""
+    from mmdet.models.backbones import ResNet
+
+    from mmattn.models.backbones import PluginResNet
+    base = next(c for c in (16, 32, 64) if c in VALID[name] and 4 * c in VALID[name]) \
+        if kind == 'Bottleneck' else next(c for c in (16, 32, 64) if c in VALID[name])
+    cls, depth, positions = ((ResNet, 50, ('after_conv1', 'after_conv2', 'after_conv3'))
+                             if kind == 'Bottleneck' else
+                             (PluginResNet, 18, ('after_conv1', 'after_conv2')))
+    torch.manual_seed(0)
+    return cls(depth=depth, num_stages=1, strides=(1, ), dilations=(1, ), out_indices=(0, ),
+               base_channels=base, with_cp=True,
+               plugins=[dict(cfg=dict(type=name, postfix=i), position=p)
+                        for i, p in enumerate(positions)]), len(positions)
+
+
+@pytest.mark.parametrize('kind', ['Bottleneck', 'BasicBlock'])
+@pytest.mark.parametrize('name', NAMES)
+def test_gradient_checkpointing_at_every_position(name, kind):
+    """with_cp=True: no in-place edit of a view a checkpoint returns (mmdet adds the identity
+    in place after the plugins, and the block's ReLU is in place); same output and input
+    gradient as without checkpointing."""
+    net, num_positions = _resnet_with_cp(name, kind)
+    plugins = [m for m in net.modules() if type(m) is MODULES[name]]
+    assert len(plugins) == num_positions * len(net.layer1)
+    plain = copy.deepcopy(net)
+    for block in plain.layer1:
+        block.with_cp = False
+    x = torch.randn(2, 3, 20, 24)
+    outs, grads = [], []
+    for model in (net, plain):
+        model.train()  # (mmdet's ResNet.train returns None)
+        xg = x.clone().requires_grad_(True)
+        (out, ) = model(xg)
+        out.square().mean().backward()
+        outs.append(out)
+        grads.append(xg.grad)
+    torch.testing.assert_close(outs[0], outs[1])
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+    for m in plugins:
+        for key, p in m.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), key
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_jit_trace_at_other_sizes(name):
+    """A module traced at one size gives eager's outputs at smaller (1x1), thinner, larger
+    sizes and other batch sizes: no Python branch or constant froze the trace size."""
+    module = build(name)
+    c = VALID[name][0]
+    b, h, w = EXPORT_SIZE
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        traced = torch.jit.trace(module, torch.randn(b, c, h, w))
+        for b, h, w in OTHER_SIZES:
+            x = torch.randn(b, c, h, w)
+            torch.testing.assert_close(traced(x), module(x), rtol=1e-4, atol=1e-5,
+                                       msg=lambda m: f'{b}x{c}x{h}x{w}: {m}')
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_onnx_export_at_other_sizes(name):
+    """ONNX (opset 17, dynamic B, H, W) from one export size, run by onnxruntime at others."""
+    ort = pytest.importorskip('onnxruntime')
+    module = build(name)
+    c = VALID[name][0]
+    f = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(
+            module, (torch.randn(EXPORT_SIZE[0], c, *EXPORT_SIZE[1:]), ), f, opset_version=17,
+            dynamo=False, input_names=['x'], output_names=['y'],
+            dynamic_axes={'x': {0: 'B', 2: 'H', 3: 'W'}})
+    session = ort.InferenceSession(f.getvalue(), providers=['CPUExecutionProvider'])
+    for b, h, w in OTHER_SIZES:
+        x = torch.randn(b, c, h, w)
+        (y, ) = session.run(None, {'x': x.numpy()})
+        with torch.no_grad():
+            np.testing.assert_allclose(y, module(x).numpy(), rtol=1e-4, atol=1e-4,
+                                       err_msg=f'{b}x{c}x{h}x{w}')
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_torch_export_with_dynamic_sizes(name):
+    """torch.export with dynamic B, H, W constrains none of them: the program runs at 1x1,
+    small and large sizes, on both sides of any size threshold (DANetPAM's impl='auto'
+    switches path above 64x64: 65x64 is past it)."""
+    from torch.export import Dim, export
+    module = build(name)
+    c = VALID[name][0]
+    # Named dims: export refuses any guard that does not hold for every size >= 1
+    # (Dim.DYNAMIC would instead defer some of them to run time).
+    dynamic = {0: Dim('B', min=1), 2: Dim('H', min=1), 3: Dim('W', min=1)}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        program = export(module, (torch.randn(EXPORT_SIZE[0], c, *EXPORT_SIZE[1:]), ),
+                         dynamic_shapes=(dynamic, )).module()
+    for b, h, w in OTHER_SIZES + [(1, 65, 64)]:
+        x = torch.randn(b, c, h, w)
+        with torch.no_grad():
+            torch.testing.assert_close(program(x), module(x), rtol=1e-4, atol=1e-5,
+                                       msg=lambda m: f'{b}x{c}x{h}x{w}: {m}')
+
+
+@pytest.fixture(scope='module')
+def inductor_cache(tmp_path_factory):
+    """Inductor's caches in the pytest tmp dir, not in the user's /tmp/torchinductor_*."""
+    old = os.environ.get('TORCHINDUCTOR_CACHE_DIR')
+    os.environ['TORCHINDUCTOR_CACHE_DIR'] = str(tmp_path_factory.mktemp('inductor'))
+    yield
+    torch._dynamo.reset()
+    if old is None:
+        del os.environ['TORCHINDUCTOR_CACHE_DIR']
+    else:
+        os.environ['TORCHINDUCTOR_CACHE_DIR'] = old
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', NAMES)
+def test_inductor_compiled_training_across_sizes(name, inductor_cache):
+    """torch.compile (inductor, dynamic sizes, as for a training run whose batch and image
+    sizes change) in training at two sizes: outputs and every gradient equal eager's (at 15x9
+    SCSA's pooled map has two positions, at 5x6 one)."""
+    torch._dynamo.reset()
+    module = build(name).train()
+    eager = copy.deepcopy(module)
+    compiled = torch.compile(module, backend='inductor', dynamic=True)
+    c = VALID[name][0]
+    for shape in [(2, c, 5, 6), (3, c, 15, 9)]:
+        x = torch.randn(shape)
+        xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ya, yb = compiled(xa), eager(xb)
+        g = torch.randn_like(yb)
+        (ya * g).sum().backward()
+        (yb * g).sum().backward()
+        torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-4)
+        # Gradients as whole tensors: BatchNorm over two values (a pooled descriptor at
+        # batch 2) amplifies the rounding of a reordered sum in single elements, and the
+        # gradient of a bias before a BatchNorm is 0 up to rounding (~1e-6).
+        pairs = [('input', xa.grad, xb.grad)] + [
+            (key, pa.grad, pb.grad)
+            for (key, pa), pb in zip(module.named_parameters(), eager.parameters())]
+        for key, ga, gb in pairs:
+            assert (ga - gb).norm() <= 1e-3 * gb.norm() + 1e-4, key
+        for p in list(module.parameters()) + list(eager.parameters()):
+            p.grad = None
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize('bad', ['int64', 'bool', 'complex64', 'list'])
+@pytest.mark.parametrize('name', ALL_NAMES)
+def test_non_floating_and_non_tensor_inputs_raise(name, bad):
+    module = build_any(name)
+    inputs = inputs_for(module, 2)
+    inputs[0] = (inputs[0].tolist() if bad == 'list' else
+                 inputs[0].to(getattr(torch, bad)))
+    with pytest.raises(TypeError) as info:
+        module(*inputs)
+    assert name in str(info.value), str(info.value)
+
+
+class _RecordDtypes(TorchDispatchMode):
+    """The floating dtypes of every op's outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else [out]):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.seen.setdefault(t.dtype, str(func))
+        return out
+
+
+@pytest.mark.parametrize('name', ALL_NAMES)
+def test_float64_is_computed_in_float64(name):
+    """No op of a float64 module on float64 inputs produces a lower precision tensor."""
+    module = build_any(name).double()
+    with torch.no_grad(), _RecordDtypes() as record:
+        out = module(*inputs_for(module, 2, torch.float64))
+    assert out.dtype == torch.float64
+    assert set(record.seen) == {torch.float64}, record.seen
+
+
+def _hint_parts(hint):
+    """``(types, optional)`` of a type hint: ``Optional[int]`` -> ``({int}, True)``."""
+    if typing.get_origin(hint) is typing.Union:
+        args = typing.get_args(hint)
+        return [a for a in args if a is not type(None)], type(None) in args
+    return [hint], False
+
+
+def _is_int_sequence(hint):
+    return (typing.get_origin(hint) in (collections.abc.Sequence, list, tuple)
+            and typing.get_args(hint)[:1] == (int, ))
+
+
+_NORMS_TO_TRY = [dict(type='LN'), dict(type='BN1d'), dict(type='IN'), dict(type='GN', num_groups=3)]
+
+
+def _bad_argument_cases():
+    """(module, argument, bad value, must_raise) from each constructor's signature and type
+    hints: configs, probabilities, numbers, choices, ints and int sequences. must_raise=False
+    marks values a module may accept (a norm it can apply, one int for a sequence): then it
+    must also work."""
+    cases = []
+    for name, cls in sorted(ALL_MODULES.items()):
+        hints = typing.get_type_hints(cls.__init__)
+        for arg, param in inspect.signature(cls).parameters.items():
+            if arg == 'init_cfg' or param.default is inspect.Parameter.empty:
+                continue  # the required sizes have their own test (test_bad_in_channels)
+            types, optional = _hint_parts(hints.get(arg))
+            none = [] if optional else [None]
+            must, may = [], []
+            if arg.endswith('_cfg'):
+                must = ['ReLU', dict(type='NoSuchLayer'), dict(typ='ReLU')] + none
+                may = _NORMS_TO_TRY if 'norm' in arg else []
+            elif 'drop' in arg:
+                must = ['0.1', None, float('nan'), -0.1, 1.5]
+            elif float in types:
+                must = ['2', float('nan'), float('inf'), -float('inf')] + none
+                may = [1e300, -1e300]
+            elif str in types:
+                must = ['no-such-choice', 3] + none
+            elif int in types:
+                must = ['8', 2.5, True, 0, -3] + none
+            elif any(_is_int_sequence(t) for t in types):
+                must = [(), ('3', ), '357'] + none
+                may = [3]
+            cases += [(name, arg, v, True) for v in must] + [(name, arg, v, False) for v in may]
+    return cases
+
+
+BAD_ARGUMENTS = _bad_argument_cases()
+
+
+@pytest.mark.parametrize('name,arg,value,must_raise', BAD_ARGUMENTS,
+                         ids=[f'{n}-{a}={v!r}' for n, a, v, _ in BAD_ARGUMENTS])
+def test_bad_arguments(name, arg, value, must_raise):
+    """Each bad argument raises at construction a TypeError/ValueError naming the module, the
+    argument and the value; a value a module may accept works in training at batch 1 and 2."""
+    cls = ALL_MODULES[name]
+    kwargs = dict(_required_kwargs(cls), **{arg: value})
+    try:
+        module = cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        assert name in message and arg in message, message
+        if isinstance(value, dict) and 'type' in value:
+            # an unknown type is named (with the closest registered names)
+            assert repr(value['type']) in message, message
+        elif isinstance(value, (str, dict, float, int, type(None))):
+            shown = {repr(value), str(value)}
+            if isinstance(value, float):
+                shown.add(f'{value:g}')
+            assert any(s in message for s in shown), message
+        return
+    assert not must_raise, f'{name}({arg}={value!r}) was accepted'
+    for batch in (1, 2):
+        module.train()
+        inputs = [t.requires_grad_(True) for t in inputs_for(module, batch)]
+        out = module(*inputs)
+        assert torch.isfinite(out).all()
+        out.sum().backward()
+        _assert_finite_training_state(module)
+    with torch.no_grad():
+        assert torch.isfinite(module.eval()(*inputs_for(module, 2))).all()

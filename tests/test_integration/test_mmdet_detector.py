@@ -5,7 +5,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from mmattn import SE
+from mmattn import SE, IdentityInit
 from tests.conftest import CONFIG_DIR, run_fresh_python
 
 pytestmark = pytest.mark.integration
@@ -53,11 +53,14 @@ def test_config_inherits_mmdet_base_and_places_se():
     assert cfg.custom_imports == dict(imports=['mmattn'], allow_failed_imports=False)
     model = _build_detector(cfg)
     se = {name: m for name, m in model.named_modules() if isinstance(m, SE)}
-    # Stages 2-4 of ResNet-50: 4 + 6 + 3 bottlenecks, one SE after conv3 each.
+    # Stages 2-4 of ResNet-50: 4 + 6 + 3 bottlenecks, one SE after conv3 each, wrapped so that
+    # it starts as the identity (the layer keeps SE's name; the SE is its `module`).
     assert len(se) == 13
-    assert all(name.endswith('.se') for name in se)
+    assert all(name.endswith('.se.module') for name in se)
     assert not any(name.startswith('backbone.layer1') for name in se)
-    assert model.backbone.layer3[5].se.in_channels == 1024
+    wrapper = model.backbone.layer3[5].se
+    assert isinstance(wrapper, IdentityInit) and wrapper.scale.item() == 0.0
+    assert wrapper.module.in_channels == 1024
 
 
 def test_retinanet_with_se_trains_one_iteration_and_predicts():
@@ -73,16 +76,22 @@ def test_retinanet_with_se_trains_one_iteration_and_predicts():
     cfg.optim_wrapper.optimizer.weight_decay = 0.0
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     data = _synthetic_batch()
-    se_weight = model.backbone.layer4[2].se.fc1.weight
+    wrapper = model.backbone.layer4[2].se
+    se_weight = wrapper.module.fc1.weight
     before = se_weight.detach().clone()
 
     model.train()
-    log_vars = model.train_step(data, optim_wrapper)
-    assert {'loss', 'loss_cls', 'loss_bbox'} <= set(log_vars)
-    log_vars = {k: torch.as_tensor(v).detach() for k, v in log_vars.items()}
-    assert all(torch.isfinite(v).all() for v in log_vars.values())
-    assert log_vars['loss'] > 0
-    # The SGD step reached the SE layers: gradients flowed through the gates.
+    for step in (1, 2):
+        log_vars = model.train_step(data, optim_wrapper)
+        assert {'loss', 'loss_cls', 'loss_bbox'} <= set(log_vars)
+        log_vars = {k: torch.as_tensor(v).detach() for k, v in log_vars.items()}
+        assert all(torch.isfinite(v).all() for v in log_vars.values())
+        assert log_vars['loss'] > 0
+        if step == 1:
+            # The identity start: the first step moves the scale s, not the SE behind s = 0.
+            assert wrapper.scale.item() != 0.0
+            assert torch.equal(se_weight.detach(), before)
+    # The second SGD step reached the SE layers: gradients flowed through the gates.
     assert not torch.equal(se_weight.detach(), before)
 
     model.eval()

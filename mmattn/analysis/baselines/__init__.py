@@ -13,6 +13,6 @@ from mmengine.registry import Registry
 BASELINES = Registry('attention baseline')
 
 # Registered on import; after BASELINES, which they import.
-from . import cot, danet, fully_attention, smt  # noqa: E402,F401
+from . import cbam, cot, danet, fully_attention, smt  # noqa: E402,F401
 
 __all__ = ['BASELINES']

@@ -3,16 +3,49 @@
 Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018.
 https://arxiv.org/abs/1807.06521
 """
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, check_feature_map, check_positive_int
+from ..utils import (MapSpec, accumulation_dtype, build_act, check_feature_map, check_norm_cfg,
+                     check_odd_kernel, check_positive_int, norm_forward)
+
+
+def _mean(x: Tensor, dims: Tuple[int, ...]) -> Tensor:
+    """The mean of ``x`` over ``dims`` (kept), as a sum scaled on the small result.
+
+    The value of ``x.mean(dims)`` (accumulated in at least float32, so fp16 sums
+    of many large activations do not overflow), but its backward is an expanded
+    view of the small gradient instead of a full-size division (``mean``'s
+    backward divides the expanded gradient by the count: one more pass over a
+    map of the input's size).
+    """
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    total = x.sum(dims, keepdim=True, dtype=accumulation_dtype(x.dtype))
+    return (total / count).to(x.dtype)
+
+
+def _peak(x: Tensor, dims: Tuple[int, ...]) -> Tensor:
+    """The max of ``x`` over ``dims`` (kept as size-1 dims).
+
+    ``amax`` is the faster forward, but its backward compares ``x`` with the
+    result to spread the gradient over ties (full-size temporaries); the
+    max-pool and ``max(dim)`` backwards scatter to one saved index. So the
+    index-based ops are used when a gradient will be taken.
+    """
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return x.amax(dims, keepdim=True)
+    if dims == (2, 3):
+        return F.adaptive_max_pool2d(x, 1)
+    return x.max(dims[0], keepdim=True).values
 
 
 @ROOT_MODELS.register_module()
@@ -67,31 +100,31 @@ class CBAM(BaseModule):
         self.in_channels = check_positive_int('CBAM', 'in_channels', in_channels)
         self.reduction = check_positive_int('CBAM', 'reduction', reduction)
         min_channels = check_positive_int('CBAM', 'min_channels', min_channels)
-        self.kernel_size = check_positive_int('CBAM', 'kernel_size', kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f'CBAM: kernel_size={kernel_size} must be odd, so that the '
-                             'spatial map keeps its size under symmetric padding')
+        self.kernel_size = check_odd_kernel(
+            'CBAM', 'kernel_size', kernel_size,
+            'so that the spatial map keeps its size under symmetric padding')
+        norm_cfg = check_norm_cfg('CBAM', 'norm_cfg', norm_cfg, 1, 'map', allow_none=True)
         self.hidden_channels = max(in_channels // reduction, min_channels)
         # Channel gate: the shared MLP.
         self.fc1 = nn.Conv2d(in_channels, self.hidden_channels, 1)
-        self.act = build_activation_layer(act_cfg.copy())
+        self.act = build_act('CBAM', 'act_cfg', act_cfg)
         self.fc2 = nn.Conv2d(self.hidden_channels, in_channels, 1)
-        self.channel_gate = build_activation_layer(gate_cfg.copy())
+        self.channel_gate = build_act('CBAM', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         # Spatial gate.
         self.spatial_conv = nn.Conv2d(
             2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.spatial_norm = (
             build_norm_layer(norm_cfg, 1)[1] if norm_cfg is not None else nn.Identity())
-        self.spatial_gate = build_activation_layer(gate_cfg.copy())
+        self.spatial_gate = build_act('CBAM', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CBAM', x, self.in_channels)
-        # Both descriptors through the MLP in one call, stacked in the batch.
-        s = torch.cat(
-            [x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)])  # [2B, C, 1, 1]
-        s = self.fc2(self.act(self.fc1(s)))  # [2B, C, 1, 1]
-        s_avg, s_max = s.chunk(2)  # [B, C, 1, 1] each
-        x = x * self.channel_gate(s_avg + s_max)  # [B, C, H, W]
-        d = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)  # [B, 2, H, W]
-        a = self.spatial_gate(self.spatial_norm(self.spatial_conv(d)))  # [B, 1, H, W]
+        # Both descriptors through the shared MLP in one call, as the two
+        # positions of a 1x2 map (1x1 convolutions act on each position alone);
+        # summing the positions sums the two MLP outputs.
+        s = torch.cat([_mean(x, (2, 3)), _peak(x, (2, 3))], 3)  # [B, C, 1, 2]
+        s = self.fc2(self.act(self.fc1(s))).sum(3, keepdim=True)  # [B, C, 1, 1]
+        x = x * self.channel_gate(s)  # [B, C, H, W]
+        d = torch.cat([_mean(x, (1, )), _peak(x, (1, ))], 1)  # [B, 2, H, W]
+        a = self.spatial_gate(norm_forward(self.spatial_norm, self.spatial_conv(d)))
         return x * a  # [B, C, H, W]

@@ -7,12 +7,12 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_feature_map,
+                     check_positive_int, norm_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -58,19 +58,21 @@ class CoordAttention(BaseModule):
         min_channels = check_positive_int('CoordAttention', 'min_channels', min_channels)
         self.hidden_channels = max(min_channels, in_channels // reduction)  # the paper's mip
         self.conv1 = nn.Conv2d(in_channels, self.hidden_channels, 1)
-        self.bn1 = build_norm_layer(norm_cfg, self.hidden_channels)[1]
-        self.act = build_activation_layer(act_cfg.copy())
+        self.bn1 = build_norm('CoordAttention', 'norm_cfg', norm_cfg, self.hidden_channels)
+        self.act = build_act('CoordAttention', 'act_cfg', act_cfg, "dict(type='HSwish')")
         self.conv_h = nn.Conv2d(self.hidden_channels, in_channels, 1)
         self.conv_w = nn.Conv2d(self.hidden_channels, in_channels, 1)
-        self.gate = build_activation_layer(gate_cfg.copy())
+        self.gate = build_act('CoordAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         self.h_gate, self.w_gate = AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CoordAttention', x, self.in_channels)
         h = x.shape[2]
-        # Rows then columns along one axis: [B, C, H + W, 1].
-        y = torch.cat([x.mean(3), x.mean(2)], 2).unsqueeze(3)
-        y = self.act(self.bn1(self.conv1(y)))  # [B, mip, H + W, 1]
+        # Rows then columns along one axis: [B, C, H + W, 1], built by the
+        # concatenation itself rather than as a view of it (torch 2.13's inductor
+        # fails on views with symbolic strides saved for the backward).
+        y = torch.cat([x.mean(3, keepdim=True), x.mean(2, keepdim=True).transpose(2, 3)], 2)
+        y = self.act(norm_forward(self.bn1, self.conv1(y)))  # [B, mip, H + W, 1]
         a_h = self.h_gate(self.gate(self.conv_h(y[:, :, :h])))  # [B, C, H, 1]
         a_w = self.w_gate(self.gate(self.conv_w(y[:, :, h:])).transpose(2, 3))  # [B, C, 1, W]
         return x * a_h * a_w  # [B, C, H, W]

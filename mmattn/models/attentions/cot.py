@@ -13,7 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_feature_map,
+                     check_norm_cfg, check_odd_kernel, check_positive_int, conv_module_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -70,12 +71,10 @@ class CoTAttention(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('CoTAttention', 'in_channels', in_channels)
-        self.kernel_size = check_positive_int('CoTAttention', 'kernel_size', kernel_size)
+        self.kernel_size = check_odd_kernel('CoTAttention', 'kernel_size', kernel_size,
+                                            'so that the key convolution keeps H and W')
         self.groups = check_positive_int('CoTAttention', 'groups', groups)
         self.reduction = check_positive_int('CoTAttention', 'reduction', reduction)
-        if kernel_size % 2 == 0:
-            raise ValueError(f'CoTAttention: kernel_size={kernel_size} must be odd '
-                             '(the key convolution keeps H and W)')
         if in_channels % groups:
             raise ValueError(f'CoTAttention: in_channels={in_channels} must be divisible '
                              f'by groups={groups}')
@@ -84,6 +83,9 @@ class CoTAttention(BaseModule):
             raise ValueError(f'CoTAttention: reduction={reduction} leaves no hidden channel '
                              f'for in_channels={in_channels} (2 * in_channels // reduction '
                              'must be >= 1)')
+        for channels in (in_channels, hidden):
+            check_norm_cfg('CoTAttention', 'norm_cfg', norm_cfg, channels)
+        act_cfg = check_act_cfg('CoTAttention', 'act_cfg', act_cfg)
         self.key_embed = ConvModule(
             in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=groups,
             norm_cfg=norm_cfg, act_cfg=act_cfg)
@@ -97,9 +99,9 @@ class CoTAttention(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CoTAttention', x, self.in_channels)
         B, C, H, W = x.shape
-        k1 = self.key_embed(x)  # [B, C, H, W]
-        v = self.value_embed(x)  # [B, C, H, W]
-        a = self.attention_embed(torch.cat([k1, x], dim=1))  # [B, 2C/r, H, W]
+        k1 = conv_module_forward(self.key_embed, x)  # [B, C, H, W]
+        v = conv_module_forward(self.value_embed, x)  # [B, C, H, W]
+        a = conv_module_forward(self.attention_embed, torch.cat([k1, x], dim=1))  # [B, 2C/r, H, W]
         # Output channel c * k * k + j of attention_out is map j of channel c:
         # averaging over j on the weights equals averaging the maps.
         kk = self.kernel_size**2
@@ -107,7 +109,7 @@ class CoTAttention(BaseModule):
         weight = weight.view(C, kk, *weight.shape[1:]).mean(1)  # [C, 2C/r, 1, 1]
         bias = self.attention_out.bias.view(C, kk).mean(1)  # [C]
         logits = F.conv2d(a, weight, bias)  # [B, C, H, W]
-        # Softmax over H*W in fp32: fp16/bf16 logits of ~1e3 stay exact enough.
-        att = logits.reshape(B, C, H * W).softmax(-1, dtype=torch.float32)  # [B, C, HW]
+        # Softmax over H*W in fp32 (fp64 for fp64): fp16/bf16 logits of ~1e3 stay exact enough.
+        att = logits.reshape(B, C, H * W).softmax(-1, dtype=accumulation_dtype(logits.dtype))
         k2 = self.spatial_attention(att.to(v.dtype).view(B, C, H, W)) * v  # [B, C, H, W]
         return k1 + k2

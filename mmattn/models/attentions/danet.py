@@ -7,7 +7,7 @@ Parameter names follow the official code (``query_conv``, ``key_conv``,
 ``value_conv``, ``gamma``), so its PAM/CAM weights load directly.
 """
 import math
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -16,7 +16,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_choice, check_feature_map,
+                     check_positive_int)
 
 #: ``impl='auto'`` takes the fused SDPA path from this many pixels (H*W) on.
 #: The choice is about memory: on CPU the plain path (bmm + softmax) measured
@@ -40,8 +41,15 @@ _PAM_IMPLS = ('auto', 'plain', 'sdpa')
 
 
 def _float32_region(x: Tensor):
-    """A context where autocast is off, so energies and softmax stay in float32."""
+    """A context where autocast is off, so energies and softmax stay in float32 (or float64)."""
     return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def _check_pam_args(module: str, reduction: int, min_channels: int, impl: str) -> None:
+    """PAM's arguments, checked under the name of the module the user built."""
+    check_positive_int(module, 'reduction', reduction)
+    check_positive_int(module, 'min_channels', min_channels)
+    check_choice(module, 'impl', impl, _PAM_IMPLS)
 
 
 def _zero_gamma(gamma: nn.Parameter) -> None:
@@ -62,7 +70,8 @@ class DANetPAM(BaseModule):
 
     Two implementations of the same math, picked by ``impl``:
 
-    - ``'plain'``: the ``N x N`` energies in float32, softmax, two batched
+    - ``'plain'``: the ``N x N`` energies in float32 (float64 for float64
+      inputs), softmax, two batched
       matrix products. Fastest for small maps; memory O(N^2).
     - ``'sdpa'``: :func:`torch.nn.functional.scaled_dot_product_attention` with
       ``scale=1.0``; memory O(N) through the fused (flash) kernel. That kernel
@@ -76,7 +85,10 @@ class DANetPAM(BaseModule):
       64x64, where the plain path's memory grows past a few hundred MiB per
       image), else ``'plain'``; ``'plain'`` while exporting to ONNX (SDPA would
       be decomposed into the same matrix products there, once per head). The
-      choice depends on shapes only, so ``torch.jit.trace`` records one path.
+      choice depends on shapes only, so ``torch.jit.trace`` records the path of
+      the trace size (both compute the same output at every size; only the
+      memory differs). ``torch.export`` keeps both paths in the program
+      (``torch.cond``), so the exported program picks by size as eager does.
 
     Args:
         in_channels (int): Number of input channels C.
@@ -105,10 +117,8 @@ class DANetPAM(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('DANetPAM', 'in_channels', in_channels)
-        self.reduction = check_positive_int('DANetPAM', 'reduction', reduction)
-        min_channels = check_positive_int('DANetPAM', 'min_channels', min_channels)
-        if impl not in _PAM_IMPLS:
-            raise ValueError(f'DANetPAM: impl={impl!r} must be one of {_PAM_IMPLS}')
+        _check_pam_args('DANetPAM', reduction, min_channels, impl)
+        self.reduction = reduction
         self.impl = impl
         self.qk_channels = max(in_channels // reduction, min_channels)
         self.query_conv = nn.Conv2d(in_channels, self.qk_channels, 1)
@@ -142,18 +152,21 @@ class DANetPAM(BaseModule):
         """``gamma * V S^T``: the output without the residual, ``[B, C, H, W]``."""
         x = self.attention_input(x)
         B, C, H, W = x.shape
-        N, D = H * W, self.qk_channels
+        N = H * W
         # The three 1x1 convolutions as one product on tokens: [B, N, 2D + C],
         # already in the token-major layout both paths need.
         weight = torch.cat([self.query_conv.weight, self.key_conv.weight,
                             self.value_conv.weight]).flatten(1)
         bias = torch.cat([self.query_conv.bias, self.key_conv.bias, self.value_conv.bias])
         qkv = F.linear(x.flatten(2).transpose(1, 2), weight, bias)  # [B, N, 2D + C]
-        q, k, v = qkv.split([D, D, C], dim=-1)  # [B, N, D], [B, N, D], [B, N, C]
-        if self._use_sdpa(N):
-            out = self._sdpa(q, k, v)
+        if self.impl == 'auto' and torch.compiler.is_exporting():
+            # torch.export: both paths stay in the program and the size picks one
+            # at run time (a Python branch would guard the export size's side).
+            out = torch.cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
+        elif self._use_sdpa(N):
+            out = self._sdpa(qkv)
         else:
-            out = self._plain(q, k, v)
+            out = self._plain(qkv)
         out = out.transpose(1, 2).reshape(B, C, H, W)  # [B, C, H, W]
         return self.gamma.to(out.dtype) * out
 
@@ -167,19 +180,25 @@ class DANetPAM(BaseModule):
         B, C, H, W = x.shape
         q = self.query_conv(x).flatten(2)[:, :, index]  # [B, D, Q]
         k = self.key_conv(x).flatten(2)  # [B, D, N]
-        dtype = torch.promote_types(x.dtype, torch.float32)
+        dtype = accumulation_dtype(x.dtype)
         with _float32_region(x):
             energy = torch.bmm(q.to(dtype).transpose(1, 2), k.to(dtype))  # [B, Q, N]
             return energy.softmax(dim=-1).view(B, -1, H, W)
 
-    @staticmethod
-    def _plain(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    def _split(self, qkv: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        D = self.qk_channels
+        return qkv.split([D, D, self.in_channels], dim=-1)  # [B, N, D], [B, N, D], [B, N, C]
+
+    def _plain(self, qkv: Tensor) -> Tensor:
+        q, k, v = self._split(qkv)
+        dtype = accumulation_dtype(q.dtype)
         with _float32_region(q):
-            energy = torch.bmm(q.float(), k.float().transpose(1, 2))  # [B, N, N]
+            energy = torch.bmm(q.to(dtype), k.to(dtype).transpose(1, 2))  # [B, N, N]
             attn = energy.softmax(dim=-1).to(v.dtype)
             return torch.bmm(attn, v)  # [B, N, C]
 
-    def _sdpa(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    def _sdpa(self, qkv: Tensor) -> Tensor:
+        q, k, v = self._split(qkv)
         B, N, _ = v.shape
         C, D = self.in_channels, self.qk_channels
         w, h = self.head_channels, self.num_heads
@@ -209,9 +228,10 @@ class DANetCAM(BaseModule):
     a softmax does not change when a row is shifted by a constant, so this is
     ``softmax(-E)``, computed here without the extra pass (and without the
     ``inf - inf`` of the official form when ``E`` overflows). ``E``, the
-    softmax and ``A X`` are computed in float32 whatever the input dtype or
-    autocast say: ``E`` sums ``H*W`` squared activations and overflows fp16
-    (max 65504) for activations of a few units on a 64x64 map.
+    softmax and ``A X`` are computed in float32 (float64 for float64 inputs)
+    whatever the input dtype or autocast say: ``E`` sums ``H*W`` squared
+    activations and overflows fp16 (max 65504) for activations of a few units
+    on a 64x64 map.
 
     Args:
         in_channels (int): Number of input channels C.
@@ -248,7 +268,7 @@ class DANetCAM(BaseModule):
         """``gamma * A X``: the output without the residual, ``[B, C, H, W]``."""
         B, C, H, W = x.shape
         with _float32_region(x):
-            feat = x.flatten(2).float()  # [B, C, N]
+            feat = x.flatten(2).to(accumulation_dtype(x.dtype))  # [B, C, N]
             energy = torch.bmm(feat, feat.transpose(1, 2))  # [B, C, C]
             attn = self.channel_attention(energy.neg().softmax(dim=-1))  # [B, C, C]
             out = torch.bmm(attn, feat).to(x.dtype)  # [B, C, N]
@@ -293,6 +313,7 @@ class DualAttention(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('DualAttention', 'in_channels', in_channels)
+        _check_pam_args('DualAttention', reduction, min_channels, impl)
         self.pam = DANetPAM(in_channels, reduction=reduction, min_channels=min_channels,
                             impl=impl)
         self.cam = DANetCAM(in_channels)

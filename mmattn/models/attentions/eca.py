@@ -4,16 +4,15 @@ Wang et al., "ECA-Net: Efficient Channel Attention for Deep Convolutional
 Neural Networks", CVPR 2020. https://arxiv.org/abs/1910.03151
 """
 import math
-import numbers
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, check_feature_map, check_positive_int
+from ..utils import (MapSpec, build_act, check_feature_map, check_number, check_odd_kernel,
+                     check_positive_int)
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
@@ -61,24 +60,26 @@ class ECA(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('ECA', 'in_channels', in_channels)
-        for name, value in (('gamma', gamma), ('b', b)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f'ECA: {name} must be a number, got {value!r}')
-        if not gamma > 0:
-            raise ValueError(f'ECA: gamma={gamma} must be > 0')
+        gamma = check_number('ECA', 'gamma', gamma, low=0, low_inclusive=False)
+        b = check_number('ECA', 'b', b)
         if kernel_size is None:
+            t = abs((math.log2(in_channels) + b) / gamma)
+            if not t < 2 * in_channels:
+                raise ValueError(
+                    f'ECA: gamma={gamma:g} and b={b:g} give an adaptive kernel size of about '
+                    f'{t:.3g} for in_channels={in_channels}, wider than the 2 * in_channels - 1 '
+                    'channels a kernel can reach; use values near the paper\'s gamma=2, b=1')
             kernel_size = eca_kernel_size(in_channels, gamma, b)
-        kernel_size = check_positive_int('ECA', 'kernel_size', kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f'ECA: kernel_size={kernel_size} must be odd, so that the '
-                             'convolution keeps one output per channel and stays centred')
+        kernel_size = check_odd_kernel(
+            'ECA', 'kernel_size', kernel_size,
+            'so that the convolution keeps one output per channel and stays centred')
         self.kernel_size = kernel_size
         self.conv = nn.Conv1d(
             1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
-        self.gate = build_activation_layer(gate_cfg.copy())
+        self.gate = build_act('ECA', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('ECA', x, self.in_channels)
         s = x.mean((2, 3)).unsqueeze(1)  # [B, 1, C]
         w = self.gate(self.conv(s))  # [B, 1, C]
-        return x * w.view(x.size(0), -1, 1, 1)  # [B, C, H, W]
+        return x * w.view(x.shape[0], self.in_channels, 1, 1)  # [B, C, H, W]

@@ -13,7 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, check_feature_map, check_positive_int
+from ..utils import (MapSpec, accumulation_dtype, check_act_cfg, check_feature_map, check_norm_cfg,
+                     check_positive_int, conv_module_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -69,8 +70,10 @@ class FullyAttention(BaseModule):
         self.row_proj = nn.Linear(in_channels, in_channels)
         self.col_proj = nn.Linear(in_channels, in_channels)
         self.gamma = nn.Parameter(torch.zeros(1))
+        norm_cfg = check_norm_cfg('FullyAttention', 'norm_cfg', norm_cfg, in_channels)
+        act_cfg = check_act_cfg('FullyAttention', 'act_cfg', act_cfg)
         self.conv = ConvModule(in_channels, in_channels, 3, padding=1,
-                               norm_cfg=norm_cfg.copy(), act_cfg=act_cfg.copy())
+                               norm_cfg=norm_cfg, act_cfg=act_cfg)
         self._init_gamma()
 
     def _init_gamma(self) -> None:
@@ -94,14 +97,14 @@ class FullyAttention(BaseModule):
         """
         ctx_h = self._contexts(x)[0]  # [B, H, C]
         cols = x.permute(0, 3, 1, 2)  # [B, W, C, H]
-        dtype = torch.promote_types(x.dtype, torch.float32)
+        dtype = accumulation_dtype(x.dtype)
         return torch.matmul(cols.to(dtype), ctx_h.unsqueeze(1).to(dtype)).softmax(-1)
 
     def row_attention(self, x: Tensor) -> Tensor:
         """``A_h = softmax_j(X_h P_w)`` of every row ``h`` of input ``x``: ``[B, H, C, C]``."""
         ctx_w = self._contexts(x)[1]  # [B, W, C]
         rows = x.permute(0, 2, 1, 3)  # [B, H, C, W]
-        dtype = torch.promote_types(x.dtype, torch.float32)
+        dtype = accumulation_dtype(x.dtype)
         return torch.matmul(rows.to(dtype), ctx_w.unsqueeze(1).to(dtype)).softmax(-1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -111,12 +114,12 @@ class FullyAttention(BaseModule):
         cols = x.permute(0, 3, 1, 2).contiguous()  # [B, W, C, H]: column w, C tokens of dim H
         rows = x.permute(0, 2, 1, 3).contiguous()  # [B, H, C, W]
         # Keys: the sample's contexts, shared by its columns (rows) as broadcast views.
-        keys_h = ctx_h.transpose(1, 2).contiguous().unsqueeze(1).expand(B, W, C, H)
-        keys_w = ctx_w.transpose(1, 2).contiguous().unsqueeze(1).expand(B, H, C, W)
+        keys_h = ctx_h.transpose(1, 2).unsqueeze(1).contiguous().expand(B, W, C, H)
+        keys_w = ctx_w.transpose(1, 2).unsqueeze(1).contiguous().expand(B, H, C, W)
         aug_h = F.scaled_dot_product_attention(cols, keys_h.to(cols.dtype), cols, scale=1.0)
         aug_w = F.scaled_dot_product_attention(rows, keys_w.to(rows.dtype), rows, scale=1.0)
         aug = aug_h.permute(0, 2, 3, 1) + aug_w.permute(0, 2, 1, 3)  # [B, C, H, W]
-        out = self.conv(x + self.gamma.to(aug.dtype) * aug)
+        out = conv_module_forward(self.conv, x + self.gamma.to(aug.dtype) * aug)
         if out.requires_grad:
             # ReLU's backward reads its output: hand out a copy, so that an in-place
             # add after the plugin (mmdet's Bottleneck at after_conv3) leaves it intact.

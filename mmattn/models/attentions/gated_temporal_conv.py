@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_positive_int
+from ..utils import check_act_cfg, check_int_sequence, check_positive_int, check_tensor
 
 
 @ROOT_MODELS.register_module()
@@ -69,20 +69,20 @@ class GatedTemporalConv(BaseModule):
         out_channels = in_channels if out_channels is None else out_channels
         self.out_channels = check_positive_int(name, 'out_channels', out_channels)
         self.dilation = check_positive_int(name, 'dilation', dilation)
-        self.kernel_sizes = tuple(check_positive_int(name, 'kernel_sizes', k)
-                                  for k in kernel_sizes)
-        if not self.kernel_sizes:
-            raise ValueError(f'{name}: kernel_sizes must not be empty')
+        self.kernel_sizes = check_int_sequence(name, 'kernel_sizes', kernel_sizes)
         if out_channels % len(self.kernel_sizes):
             raise ValueError(f'{name}: out_channels={out_channels} must be divisible by '
                              f'len(kernel_sizes)={len(self.kernel_sizes)}')
         # Shortest input the largest dilated kernel can cover.
         self.min_len = dilation * (max(self.kernel_sizes) - 1) + 1
         self.seq_len = None if seq_len is None else check_positive_int(name, 'seq_len', seq_len)
+        if mlp_channels is not None:
+            check_positive_int(name, 'mlp_channels', mlp_channels)
         if seq_len is not None and seq_len < self.min_len:
             raise ValueError(
                 f'{name}: seq_len={seq_len} is shorter than the dilated kernels cover: '
                 f'dilation * (max(kernel_sizes) - 1) + 1 = {self.min_len}')
+        act_cfg = check_act_cfg(name, 'act_cfg', act_cfg)
         branch_channels = out_channels // len(self.kernel_sizes)
         self.filter_convs = nn.ModuleList(
             nn.Conv2d(in_channels, branch_channels, (1, k), dilation=(1, dilation))
@@ -94,8 +94,7 @@ class GatedTemporalConv(BaseModule):
             self.filter_mlp = nn.Identity()
             self.gate_mlp = nn.Identity()
         else:
-            hidden = in_channels if mlp_channels is None else check_positive_int(
-                name, 'mlp_channels', mlp_channels)
+            hidden = in_channels if mlp_channels is None else mlp_channels
             self.filter_mlp = self._mlp(seq_len - self.min_len + 1, hidden, seq_len, act_cfg)
             self.gate_mlp = self._mlp(seq_len - self.min_len + 1, hidden, seq_len, act_cfg)
 
@@ -117,6 +116,7 @@ class GatedTemporalConv(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, N, T)`` in; ``(B, C_out, N, T')`` out, ``T' = seq_len`` or
         ``T - dilation * (max(kernel_sizes) - 1)``."""
+        check_tensor('GatedTemporalConv', x)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'GatedTemporalConv: expected an input of shape '
                              f'(B, {self.in_channels}, N, T), got {tuple(x.shape)}')

@@ -13,13 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, check_feature_map, check_positive_int
-
-
-def _check_probability(module: str, name: str, value: float) -> float:
-    if not 0 <= value < 1:
-        raise ValueError(f'{module}: {name}={value} must be in [0, 1)')
-    return float(value)
+from ..utils import (MapSpec, accumulation_dtype, check_feature_map, check_positive_int,
+                     check_probability, check_tensor)
 
 
 def attend(q: Tensor,
@@ -58,11 +53,12 @@ def attend(q: Tensor,
             q, k, v, attn_mask=None if attention_mask is None else ~attention_mask,
             dropout_p=dropout_p, scale=scale)
     else:
-        # Scores in fp32: fp16 q . k overflows long before the output would.
-        att = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale * attention_weights
+        # Scores in fp32 (fp64 for fp64): fp16 q . k overflows long before the output would.
+        dtype = accumulation_dtype(q.dtype)
+        att = torch.matmul(q.to(dtype), k.to(dtype).transpose(-2, -1)) * scale * attention_weights
         if attention_mask is not None:
             att = att.masked_fill(attention_mask, float('-inf'))
-        att = att.softmax(-1, dtype=torch.float32).to(v.dtype)  # [B, h, nq, nk]
+        att = att.softmax(-1, dtype=dtype).to(v.dtype)  # [B, h, nq, nk]
         att = F.dropout(att, dropout_p, training=dropout_p > 0)
         out = torch.matmul(att, v)
     if dead is not None:
@@ -128,7 +124,7 @@ class MultiHeadSelfAttention2d(BaseModule):
         if in_channels % num_heads:
             raise ValueError(f'{name}: in_channels={in_channels} must be divisible by '
                              f'num_heads={num_heads}')
-        self.attn_drop = _check_probability(name, 'attn_drop', attn_drop)
+        self.attn_drop = check_probability(name, 'attn_drop', attn_drop)
         self.residual = bool(residual)
         self.zero_init = self.residual if zero_init is None else bool(zero_init)
         if self.zero_init and not self.residual:
@@ -137,7 +133,7 @@ class MultiHeadSelfAttention2d(BaseModule):
         self.head_channels = in_channels // num_heads
         self.qkv = nn.Linear(in_channels, 3 * in_channels, bias=qkv_bias)
         self.proj = nn.Linear(in_channels, in_channels)
-        self.proj_drop = nn.Dropout(_check_probability(name, 'proj_drop', proj_drop))
+        self.proj_drop = nn.Dropout(check_probability(name, 'proj_drop', proj_drop))
         self._init_output()
 
     def _init_output(self) -> None:
@@ -166,7 +162,7 @@ class MultiHeadSelfAttention2d(BaseModule):
         """
         B, C, H, W = x.shape
         q, k, _ = self._qkv(x)  # [B, heads, N, C/heads]
-        dtype = torch.promote_types(x.dtype, torch.float32)
+        dtype = accumulation_dtype(x.dtype)
         scores = q[:, :, index].to(dtype) @ k.to(dtype).transpose(2, 3)  # [B, heads, Q, N]
         attn = (scores * self.head_channels**-0.5).softmax(-1)
         return attn.view(B, self.num_heads, -1, H, W)
@@ -219,7 +215,7 @@ class ScaledDotProductAttention(BaseModule):
         self.d_k = check_positive_int(name, 'd_k', d_k)
         self.d_v = check_positive_int(name, 'd_v', d_v)
         self.h = check_positive_int(name, 'h', h)
-        self.dropout = _check_probability(name, 'dropout', dropout)
+        self.dropout = check_probability(name, 'dropout', dropout)
         self.fc_q = nn.Linear(d_model, h * d_k)
         self.fc_k = nn.Linear(d_model, h * d_k)
         self.fc_v = nn.Linear(d_model, h * d_v)
@@ -233,7 +229,8 @@ class ScaledDotProductAttention(BaseModule):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences('ScaledDotProductAttention', self.d_model, queries, keys, values)
+        _check_sequences('ScaledDotProductAttention', self.d_model, queries, keys, values,
+                         attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
         q = self.fc_q(queries).view(B, nq, self.h, self.d_k).transpose(1, 2)  # [B, h, nq, d_k]
@@ -275,7 +272,7 @@ class SimplifiedScaledDotProductAttention(BaseModule):
         if d_model % h:
             raise ValueError(f'{name}: d_model={d_model} must be divisible by h={h}')
         self.d_k = self.d_v = d_model // h
-        self.dropout = _check_probability(name, 'dropout', dropout)
+        self.dropout = check_probability(name, 'dropout', dropout)
         self.fc_o = nn.Linear(d_model, d_model)
 
     def forward(self,
@@ -287,7 +284,7 @@ class SimplifiedScaledDotProductAttention(BaseModule):
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
         _check_sequences('SimplifiedScaledDotProductAttention', self.d_model, queries, keys,
-                         values)
+                         values, attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
         q = queries.reshape(B, nq, self.h, self.d_k).transpose(1, 2)  # [B, h, nq, d_k]
@@ -299,10 +296,20 @@ class SimplifiedScaledDotProductAttention(BaseModule):
 
 
 def _check_sequences(module: str, d_model: int, queries: Tensor, keys: Tensor,
-                     values: Tensor) -> None:
+                     values: Tensor, attention_mask: Optional[Tensor] = None,
+                     attention_weights: Optional[Tensor] = None) -> None:
+    for name, t in (('queries', queries), ('keys', keys), ('values', values)):
+        check_tensor(module, t, name)
     shapes = [tuple(t.shape) for t in (queries, keys, values)]
     if (any(len(s) != 3 or s[2] != d_model for s in shapes) or shapes[1] != shapes[2]
             or shapes[0][0] != shapes[1][0]):
         raise ValueError(
             f'{module}: expected queries (B, nq, {d_model}) and keys, values (B, nk, '
             f'{d_model}), got {shapes[0]}, {shapes[1]}, {shapes[2]}')
+    if attention_mask is not None and (not isinstance(attention_mask, Tensor)
+                                       or attention_mask.dtype != torch.bool):
+        got = getattr(attention_mask, 'dtype', type(attention_mask).__name__)
+        raise TypeError(f'{module}: attention_mask must be a bool tensor (True = masked), '
+                        f'got {got}')
+    if attention_weights is not None:
+        check_tensor(module, attention_weights, 'attention_weights')

@@ -10,12 +10,12 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, build_act, build_norm, check_choice,
+                     check_feature_map, check_positive_int, norm_forward)
 
 _NAME = 'PolarizedSelfAttention'
 _MODES = ('parallel', 'sequential')
@@ -41,7 +41,8 @@ class PolarizedSelfAttention(BaseModule):
     ``q . W_v x = (W_v^T q) . x + q . b_v``, ``GAP(W_q x) = W_q GAP(x)``. The
     output is the paper's, but no ``C/2 x H x W`` map is ever built: the cost
     is a few reductions over ``x`` plus one ``C -> 1`` 1x1 convolution. The
-    HW softmax is taken in float32, so fp16/bf16 inputs stay finite.
+    HW softmax is taken in float32 (float64 for float64 inputs), so fp16/bf16
+    inputs stay finite.
 
     Sub-module names follow the widely used External-Attention-pytorch code
     (``ch_wv``, ``ch_wq``, ``ch_wz``, ``ln``, ``sp_wv``, ``sp_wq``).
@@ -75,35 +76,35 @@ class PolarizedSelfAttention(BaseModule):
         if in_channels % 2:
             raise ValueError(f'{_NAME}: in_channels={in_channels} must be even '
                              '(both branches work on C/2 channels)')
-        if mode not in _MODES:
-            raise ValueError(f'{_NAME}: mode={mode!r} must be one of {_MODES}')
-        self.mode = mode
+        self.mode = check_choice(_NAME, 'mode', mode, _MODES)
         half = in_channels // 2
         # Channel-only branch.
         self.ch_wv = nn.Conv2d(in_channels, half, 1, bias=bias)
         self.ch_wq = nn.Conv2d(in_channels, 1, 1, bias=bias)
         self.ch_wz = nn.Conv2d(half, in_channels, 1, bias=bias)
-        self.ln = build_norm_layer(norm_cfg.copy(), in_channels)[1]
+        self.ln = build_norm(_NAME, 'norm_cfg', norm_cfg, in_channels, 'features',
+                             "dict(type='LN')")
         # Spatial-only branch.
         self.sp_wv = nn.Conv2d(in_channels, half, 1, bias=bias)
         self.sp_wq = nn.Conv2d(in_channels, half, 1, bias=bias)
-        self.gate = build_activation_layer(gate_cfg.copy())
+        self.gate = build_act(_NAME, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         self.channel_probe, self.spatial_probe = AttentionMap(), AttentionMap()
 
     def channel_gate(self, x: Tensor) -> Tensor:
         """The channel-only gate, ``(B, C, 1, 1)``."""
         B, C = x.shape[:2]
         q = self.ch_wq(x).flatten(1)  # [B, HW]
-        q = q.float().softmax(dim=1).to(x.dtype)  # [B, HW]
+        q = q.softmax(dim=1, dtype=accumulation_dtype(q.dtype)).to(x.dtype)  # [B, HW]
         ctx = torch.bmm(x.flatten(2), q.unsqueeze(2))  # [B, C, 1]
         z = self.ch_wz(self.ch_wv(ctx.unsqueeze(3)))  # [B, C, 1, 1]
-        return self.channel_probe(self.gate(self.ln(z.reshape(B, C))).reshape(B, C, 1, 1))
+        g = self.gate(norm_forward(self.ln, z.reshape(B, C)))  # [B, C]
+        return self.channel_probe(g.reshape(B, C, 1, 1))
 
     def spatial_gate(self, x: Tensor) -> Tensor:
         """The spatial-only gate, ``(B, 1, H, W)``."""
         B, C, H, W = x.shape
         q = self.sp_wq(x.mean((2, 3), keepdim=True)).flatten(1)  # [B, C/2]
-        q = q.float().softmax(dim=1).to(x.dtype)  # [B, C/2]
+        q = q.softmax(dim=1, dtype=accumulation_dtype(q.dtype)).to(x.dtype)  # [B, C/2]
         u = q @ self.sp_wv.weight.flatten(1)  # [B, C]
         z = torch.bmm(u.unsqueeze(1), x.flatten(2))  # [B, 1, HW]
         if self.sp_wv.bias is not None:

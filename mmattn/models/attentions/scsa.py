@@ -3,21 +3,53 @@
 Si et al., "SCSA: Exploring the Synergistic Effects Between Spatial and
 Channel Attention", 2024. https://arxiv.org/abs/2407.05128
 """
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, build_norm, check_choice, check_feature_map,
+                     check_int_sequence, check_positive_int, check_probability, norm_forward)
 
 _NAME = 'SCSA'
 _DOWN_SAMPLE_MODES = ('avg_pool', 'max_pool')
 _GATES = ('sigmoid', 'softmax')
+
+
+def _windows(length: Union[int, Tensor], window: int) -> Tuple[Union[int, Tensor], ...]:
+    """``(n, k)``: ``n`` windows of ``k = min(window, length)`` along an axis (floor mode).
+
+    The same formula in every mode, written so that no mode freezes the size
+    it was exported at: in eager both are ints; under ``torch.jit.trace`` and
+    ONNX export the sizes are traced 0-dim tensors, so the min is a tensor op
+    (Python's ``min`` would bake the export size's window into the graph);
+    under ``torch.export`` ``n`` becomes an unbacked int, because a backed one
+    would be specialised to the example's value when that is 1 (a side
+    shorter than two windows), and to ``>= 2`` otherwise.
+    """
+    if isinstance(length, Tensor):
+        k = torch.clamp(length, max=window)
+        return length // k, k
+    k = torch.sym_min(length, window)
+    n = length // k
+    if torch.compiler.is_exporting():
+        n = torch.scalar_tensor(n, dtype=torch.long).item()
+        torch._check(n >= 1)
+        torch._check(n * k <= length)
+    return n, k
+
+
+def _pool_axis(s: Tensor, dim: int, window: int, mode: str) -> Tensor:
+    """Average or max of ``s`` over non-overlapping windows along ``dim`` (floor mode)."""
+    shape = s.shape
+    n, k = _windows(shape[dim], window)
+    # reshape with the full size list, not unflatten, whose ONNX export fixes the sizes
+    s = s[(slice(None), ) * dim + (slice(0, n * k), )]
+    s = s.reshape(tuple(shape[:dim]) + (n, k) + tuple(shape[dim + 1:]))
+    return s.amax(dim + 1) if mode == 'max_pool' else s.mean(dim + 1)
 
 
 @ROOT_MODELS.register_module()
@@ -106,31 +138,23 @@ class SCSA(BaseModule):
         if in_channels % head_num:
             raise ValueError(f'{_NAME}: in_channels={in_channels} must be divisible by '
                              f'head_num={head_num}')
-        if window_size != -1:
+        if window_size != -1 or isinstance(window_size, bool):
             check_positive_int(_NAME, 'window_size', window_size)
         self.window_size = window_size
-        group_kernel_sizes = tuple(group_kernel_sizes)
-        if len(group_kernel_sizes) != 4:
-            raise ValueError(f'{_NAME}: group_kernel_sizes={group_kernel_sizes} must hold '
-                             '4 kernel sizes, one per channel group')
-        for k in group_kernel_sizes:
-            check_positive_int(_NAME, 'group_kernel_sizes', k)
-            if k % 2 == 0:
-                raise ValueError(f'{_NAME}: group_kernel_sizes={group_kernel_sizes} must be '
-                                 'odd, so that the convolutions keep the profile length')
+        group_kernel_sizes = check_int_sequence(_NAME, 'group_kernel_sizes', group_kernel_sizes,
+                                                length=4)
+        if any(k % 2 == 0 for k in group_kernel_sizes):
+            raise ValueError(f'{_NAME}: group_kernel_sizes={group_kernel_sizes} must be '
+                             'odd, so that the convolutions keep the profile length')
         self.group_kernel_sizes = group_kernel_sizes
         if down_sample_mode == 'recombination':
             raise ValueError(
                 f"{_NAME}: down_sample_mode='recombination' is not supported: the official "
                 "code never defines it; use 'avg_pool' or 'max_pool'")
-        if down_sample_mode not in _DOWN_SAMPLE_MODES:
-            raise ValueError(f'{_NAME}: down_sample_mode={down_sample_mode!r} must be one of '
-                             f'{_DOWN_SAMPLE_MODES}')
-        self.down_sample_mode = down_sample_mode
-        if gate_layer not in _GATES:
-            raise ValueError(f'{_NAME}: gate_layer={gate_layer!r} must be one of {_GATES}')
-        if not 0 <= attn_drop_ratio < 1:
-            raise ValueError(f'{_NAME}: attn_drop_ratio={attn_drop_ratio} must be in [0, 1)')
+        self.down_sample_mode = check_choice(_NAME, 'down_sample_mode', down_sample_mode,
+                                             _DOWN_SAMPLE_MODES)
+        check_choice(_NAME, 'gate_layer', gate_layer, _GATES)
+        attn_drop_ratio = check_probability(_NAME, 'attn_drop_ratio', attn_drop_ratio)
 
         self.head_dim = in_channels // head_num
         self.scale = self.head_dim**-0.5
@@ -139,13 +163,17 @@ class SCSA(BaseModule):
         # SMSA: the four depthwise convolutions are shared by both profiles.
         self.local_dwc, self.global_dwc_s, self.global_dwc_m, self.global_dwc_l = (
             nn.Conv1d(gc, gc, k, padding=k // 2, groups=gc) for k in group_kernel_sizes)
-        self.norm_h = build_norm_layer(spatial_norm_cfg.copy(), in_channels)[1]
-        self.norm_w = build_norm_layer(spatial_norm_cfg.copy(), in_channels)[1]
+        example = "dict(type='GN', num_groups=4)"
+        self.norm_h = build_norm(_NAME, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
+                                 'profile', example)
+        self.norm_w = build_norm(_NAME, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
+                                 'profile', example)
         self.sa_gate = nn.Softmax(dim=2) if gate_layer == 'softmax' else nn.Sigmoid()
         self.h_gate, self.w_gate = AttentionMap(), AttentionMap()
 
         # PCSA
-        self.norm = build_norm_layer(channel_norm_cfg.copy(), in_channels)[1]
+        self.norm = build_norm(_NAME, 'channel_norm_cfg', channel_norm_cfg, in_channels, 'map',
+                               "dict(type='GN', num_groups=1)")
         self.q = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
         self.k = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
         self.v = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
@@ -158,23 +186,18 @@ class SCSA(BaseModule):
         groups = p.split(self.group_channels, dim=1)  # 4 x [B, C/4, L]
         p = torch.cat((self.local_dwc(groups[0]), self.global_dwc_s(groups[1]),
                        self.global_dwc_m(groups[2]), self.global_dwc_l(groups[3])), dim=1)
-        if type(norm) is nn.GroupNorm:
-            # nn.GroupNorm refuses groups of one value (C=4, batch 1 and a side of
-            # 1 pixel), where the result is well defined (the bias): call the op.
-            p = torch.group_norm(p, norm.num_groups, norm.weight, norm.bias, norm.eps, False)
-        else:
-            p = norm(p)
-        return self.sa_gate(p)  # [B, C, L]
+        # GroupNorm over groups of one value (C=4, batch 1, a side of 1 pixel)
+        # is well defined (its bias); norm_forward does not refuse it.
+        return self.sa_gate(norm_forward(norm, p))  # [B, C, L]
 
     def _down_sample(self, s: Tensor) -> Tensor:
         if self.window_size == -1:
             return s.mean((2, 3), keepdim=True)  # [B, C, 1, 1]
         # A side shorter than the window is pooled whole (the official
-        # fixed window gives an empty map there).
-        window = (min(self.window_size, s.shape[2]), min(self.window_size, s.shape[3]))
-        if self.down_sample_mode == 'max_pool':
-            return F.max_pool2d(s, window, window)  # [B, C, H', W']
-        return F.avg_pool2d(s, window, window)  # [B, C, H', W']
+        # fixed window gives an empty map there). The window is separable:
+        # rows, then columns.
+        s = _pool_axis(s, 2, self.window_size, self.down_sample_mode)  # [B, C, H', W]
+        return _pool_axis(s, 3, self.window_size, self.down_sample_mode)  # [B, C, H', W']
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map(_NAME, x, self.in_channels)
@@ -185,8 +208,8 @@ class SCSA(BaseModule):
         s = x * a_h * a_w  # [B, C, H, W]
 
         # PCSA
-        y = self.norm(self._down_sample(s))  # [B, C, H', W']
-        shape = (B, self.head_num, self.head_dim, -1)
+        y = norm_forward(self.norm, self._down_sample(s))  # [B, C, H', W']
+        shape = (B, self.head_num, self.head_dim, y.shape[2] * y.shape[3])
         q = self.q(y).reshape(shape)  # [B, heads, head_dim, N]
         k = self.k(y).reshape(shape)  # [B, heads, head_dim, N]
         v = self.v(y).reshape(shape).mean(3, keepdim=True)  # [B, heads, head_dim, 1]

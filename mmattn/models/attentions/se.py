@@ -6,12 +6,11 @@ https://arxiv.org/abs/1709.01507
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, check_feature_map, check_positive_int
+from ..utils import MapSpec, build_act, check_feature_map, check_positive_int
 
 
 @ROOT_MODELS.register_module()
@@ -56,9 +55,9 @@ class SE(BaseModule):
         min_channels = check_positive_int('SE', 'min_channels', min_channels)
         self.hidden_channels = max(in_channels // reduction, min_channels)
         self.fc1 = nn.Conv2d(in_channels, self.hidden_channels, 1, bias=bias)
-        self.act = build_activation_layer(act_cfg.copy())
+        self.act = build_act('SE', 'act_cfg', act_cfg)
         self.fc2 = nn.Conv2d(self.hidden_channels, in_channels, 1, bias=bias)
-        self.gate = build_activation_layer(gate_cfg.copy())
+        self.gate = build_act('SE', 'gate_cfg', gate_cfg, example="dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('SE', x, self.in_channels)

@@ -12,13 +12,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
-
-
-def _check_int_sequence(name: str, value: object) -> tuple:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-        raise TypeError(f'SK: {name} must be a non-empty sequence of ints, got {value!r}')
-    return tuple(check_positive_int('SK', f'{name}[{i}]', v) for i, v in enumerate(value))
+from ..utils import (AttentionMap, MapSpec, check_act_cfg, check_feature_map, check_int_sequence,
+                     check_norm_cfg, check_positive_int, conv_module_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -43,8 +38,11 @@ class SK(BaseModule):
     replaces the 3x3 convolution of a ResNeXt bottleneck; as an mmdet plugin
     it is an extra ``C -> C`` unit at the chosen position.
 
-    With BatchNorm in training mode the batch needs at least 2 samples, since
-    the norm of the fuse step sees one value per channel and sample.
+    The norm of the fuse step sees one value per channel and sample: with one
+    image per device (batch 1 in training) a BatchNorm there has nothing to
+    take statistics from and normalises with its running statistics instead
+    (mmattn's one-value rule, :mod:`mmattn.models.utils.norm`), where timm's
+    and the official SK raise.
 
     Args:
         in_channels (int): Number of input (and output) channels C.
@@ -80,9 +78,9 @@ class SK(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('SK', 'in_channels', in_channels)
-        kernels = _check_int_sequence('kernels', kernels)
+        kernels = check_int_sequence('SK', 'kernels', kernels)
         dilations = ((1, ) * len(kernels)
-                     if dilations is None else _check_int_sequence('dilations', dilations))
+                     if dilations is None else check_int_sequence('SK', 'dilations', dilations))
         if len(dilations) != len(kernels):
             raise ValueError(f'SK: dilations={dilations} must have one entry per kernel '
                              f'of kernels={kernels}')
@@ -99,6 +97,9 @@ class SK(BaseModule):
         self.kernels, self.dilations = kernels, dilations
         self.num_branches = len(kernels)
         self.hidden_channels = max(in_channels // reduction, min_channels)  # the paper's d
+        check_norm_cfg('SK', 'norm_cfg', norm_cfg, in_channels, 'map')
+        check_norm_cfg('SK', 'norm_cfg', norm_cfg, self.hidden_channels, 'vector')
+        check_act_cfg('SK', 'act_cfg', act_cfg)
         self.convs = nn.ModuleList([
             ConvModule(in_channels, in_channels, k, padding=d * (k - 1) // 2, dilation=d,
                        groups=groups, norm_cfg=norm_cfg, act_cfg=act_cfg)
@@ -121,7 +122,8 @@ class SK(BaseModule):
                              and max(self.dilations) > 1 and x.is_contiguous())
         x_cl = x.contiguous(memory_format=torch.channels_last) if via_channels_last else x
         return [
-            conv(x_cl).contiguous() if via_channels_last and d > 1 else conv(x)
+            conv_module_forward(conv, x_cl).contiguous()
+            if via_channels_last and d > 1 else conv_module_forward(conv, x)
             for conv, d in zip(self.convs, self.dilations)
         ]
 
@@ -132,7 +134,7 @@ class SK(BaseModule):
         s = feats[0].mean((2, 3), keepdim=True)
         for f in feats[1:]:
             s = s + f.mean((2, 3), keepdim=True)  # [B, C, 1, 1]
-        z = self.fc_reduce(s)  # [B, d, 1, 1]
+        z = conv_module_forward(self.fc_reduce, s)  # [B, d, 1, 1]
         logits = self.fc_select(z).view(x.size(0), self.num_branches, self.in_channels, 1, 1)
         a = self.branch_weights(logits.softmax(1))  # [B, M, C, 1, 1]
         out = feats[0] * a[:, 0]

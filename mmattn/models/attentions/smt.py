@@ -7,12 +7,13 @@ from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_feature_map,
+                     check_positive_int, check_probability, check_tensor, norm_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -87,15 +88,16 @@ class ScaleAwareModulation(BaseModule):
                       groups=self.head_channels) for i in range(num_heads))
         self.proj0 = nn.Conv2d(in_channels, in_channels * expand_ratio, 1,
                                groups=self.head_channels)
-        self.bn = build_norm_layer(norm_cfg, in_channels * expand_ratio)[1]
-        self.act = build_activation_layer(act_cfg.copy())
+        self.bn = build_norm(name, 'norm_cfg', norm_cfg, in_channels * expand_ratio)
+        self.act = build_act(name, 'act_cfg', act_cfg, "dict(type='GELU')")
         self.proj1 = nn.Conv2d(in_channels * expand_ratio, in_channels, 1)
         self.modulator = AttentionMap()
         self.proj = nn.Linear(in_channels, in_channels) if out_proj else nn.Identity()
-        self.proj_drop = nn.Dropout(proj_drop)
+        self.proj_drop = nn.Dropout(check_probability(name, 'proj_drop', proj_drop))
 
-    def _forward_nhwc(self, x: Tensor) -> Tensor:
-        """SAM on ``(B, H, W, C)`` (linear maps act on the last dim); same shape out."""
+    def _modulate(self, x: Tensor) -> Tensor:
+        """``modulator * v`` for ``(B, H, W, C)`` positions: a ``(B, C, H, W)`` tensor with
+        channels_last strides (a new tensor, not a view: see :meth:`forward`)."""
         B, H, W, C = x.shape
         v = self.v(x)  # [B, H, W, C]
         # channels_last views: depthwise convolutions are many times faster on
@@ -108,24 +110,35 @@ class ScaleAwareModulation(BaseModule):
         # The grouped 1x1 convolution over the regrouped channels, as one
         # einsum that reads the heads where they are (no regrouping copy).
         weight = self.proj0.weight.view(self.head_channels, -1, self.num_heads)
-        s = torch.einsum('bghwi,goi->bhwgo', s, weight).reshape(B, H, W, -1)
-        s = (s + self.proj0.bias).permute(0, 3, 1, 2)  # [B, C*e, H, W]
-        s = self.modulator(self.proj1(self.act(self.bn(s))))  # [B, C, H, W]
-        out = s.permute(0, 2, 3, 1) * v  # [B, H, W, C]
-        return self.proj_drop(self.proj(out))
+        s = torch.einsum('bghwi,goi->bhwgo', s, weight).reshape(B, H, W, C * self.expand_ratio)
+        # The bias added after the permute, so that the norm's input is the sum itself,
+        # not a view of it (torch 2.13's inductor fails on saved views with symbolic strides).
+        s = s.permute(0, 3, 1, 2) + self.proj0.bias.view(1, -1, 1, 1)  # [B, C*e, H, W]
+        s = self.modulator(self.proj1(self.act(norm_forward(self.bn, s))))  # [B, C, H, W]
+        return s * v.permute(0, 3, 1, 2)  # [B, C, H, W]
 
     def forward(self, x: Tensor) -> Tensor:
         """Modulate a feature map ``(B, C, H, W)``; same shape out (channels_last strides)."""
         check_feature_map('ScaleAwareModulation', x, self.in_channels)
-        return self._forward_nhwc(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        out = self._modulate(x.permute(0, 2, 3, 1))  # [B, C, H, W]
+        if isinstance(self.proj, nn.Linear):
+            # The output projection as a 1x1 convolution on the channels_last map,
+            # not a Linear on a permuted view: the output is then a tensor of its
+            # own, not a view, which a caller may edit in place (mmdet's
+            # Bottleneck adds the identity in place, also under with_cp=True,
+            # where autograd refuses in-place edits of a checkpoint's view).
+            out = F.conv2d(out, self.proj.weight[:, :, None, None], self.proj.bias)
+        return self.proj_drop(out)
 
     def forward_tokens(self, x: Tensor, hw: Sequence[int]) -> Tensor:
         """Modulate tokens ``(B, N, C)`` of an ``H x W`` map (``N = H * W``, row-major),
         as SMT's blocks call it; same shape out."""
         H, W = hw
+        check_tensor('ScaleAwareModulation', x)
         if x.dim() != 3 or x.shape[2] != self.in_channels or x.shape[1] != H * W:
             raise ValueError(
                 f'ScaleAwareModulation: forward_tokens expected tokens of shape '
                 f'(B, {H * W}, {self.in_channels}) for hw={tuple(hw)}, got {tuple(x.shape)}')
         B, N, C = x.shape
-        return self._forward_nhwc(x.reshape(B, H, W, C)).reshape(B, N, C)
+        out = self._modulate(x.reshape(B, H, W, C)).permute(0, 2, 3, 1)  # [B, H, W, C]
+        return self.proj_drop(self.proj(out)).reshape(B, N, C)

@@ -3,26 +3,34 @@
 Misra et al., "Rotate to Attend: Convolutional Triplet Attention Module",
 WACV 2021. https://arxiv.org/abs/2010.03045
 """
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
-from mmcv.cnn import ConvModule, build_activation_layer
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, build_act, check_feature_map, check_norm_cfg,
+                     check_odd_kernel, check_positive_int, conv_module_forward)
 
 
-def _zpool(x: Tensor, dim: int) -> Tensor:
-    """Max and mean of ``x`` over ``dim``, stacked as two maps on dim 1 (max first)."""
+def _zpool(x: Tensor, dim: int, order: Tuple[int, ...] = (0, 1, 2, 3)) -> Tensor:
+    """Max and mean of ``x`` over ``dim`` (kept as a size-1 dim, then moved by ``order`` to
+    dim 1), concatenated as two maps on dim 1 (max first).
+
+    A concatenation of the two reductions, not a stack or a transposed view of
+    one: the convolution's input is then a tensor of its own, which torch
+    2.13's inductor needs when the sizes are symbolic (it fails on saved views
+    whose strides it cannot order).
+    """
     if x.requires_grad and torch.is_grad_enabled():
         # max's index-based backward makes fewer full-size temporaries than
         # amax's (which compares x with the result); amax is the faster forward.
-        peak = x.max(dim).values
+        peak = x.max(dim, keepdim=True).values
     else:
-        peak = x.amax(dim)
-    return torch.stack((peak, x.mean(dim)), dim=1)
+        peak = x.amax(dim, keepdim=True)
+    return torch.cat((peak.permute(order), x.mean(dim, keepdim=True).permute(order)), dim=1)
 
 
 @ROOT_MODELS.register_module()
@@ -38,7 +46,7 @@ class TripletAttention(BaseModule):
 
     The rotations are never materialised: Z-pool is a reduction of the
     original tensor along dim 2 (C-W branch), dim 3 (H-C branch) or dim 1 (H-W
-    branch), the H-C branch convolves a transposed view of its small pooled
+    branch), the H-C branch convolves a transposed copy of its small pooled
     map, and each gate broadcasts back onto ``x`` as ``(B, C, 1, W)``,
     ``(B, C, H, 1)`` or ``(B, 1, H, W)``. The output is therefore
     ``x * (g_cw + g_hc + g_hw) / 3``, computed without copies of ``x``, and
@@ -73,37 +81,40 @@ class TripletAttention(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('TripletAttention', 'in_channels', in_channels)
-        self.kernel_size = check_positive_int('TripletAttention', 'kernel_size', kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f'TripletAttention: kernel_size={kernel_size} must be odd, '
-                             'so that each gate keeps the size of its plane')
+        self.kernel_size = check_odd_kernel('TripletAttention', 'kernel_size', kernel_size,
+                                            'so that each gate keeps the size of its plane')
+        norm_cfg = check_norm_cfg('TripletAttention', 'norm_cfg', norm_cfg, 1, 'map',
+                                  allow_none=True)
         self.no_spatial = bool(no_spatial)
 
         def branch() -> ConvModule:
             return ConvModule(
                 2, 1, kernel_size, padding=kernel_size // 2,
-                norm_cfg=None if norm_cfg is None else norm_cfg.copy(), act_cfg=None)
+                norm_cfg=None if norm_cfg is None else dict(norm_cfg), act_cfg=None)
 
         self.cw = branch()
         self.hc = branch()
         if not self.no_spatial:
             self.hw = branch()
-        self.gate = build_activation_layer(gate_cfg.copy())
+        self.gate = build_act('TripletAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         self.cw_gate, self.hc_gate, self.hw_gate = AttentionMap(), AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('TripletAttention', x, self.in_channels)
         scale = 1.0 / (2 if self.no_spatial else 3)
         # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
-        z = _zpool(x, 2)  # [B, 2, C, W]
-        g_cw = self.cw_gate(self.gate(self.cw(z))).transpose(1, 2) * scale  # [B, C, 1, W]
+        z = _zpool(x, 2, (0, 2, 1, 3))  # [B, 2, C, W]
+        g_cw = self.cw_gate(self.gate(conv_module_forward(self.cw, z)))  # [B, 1, C, W]
+        g_cw = g_cw.transpose(1, 2) * scale  # [B, C, 1, W]
         # H-C branch: Z-pool over W; the official code convolves the (H, C)
-        # plane, so convolve a transposed view of the small pooled map.
-        z = _zpool(x, 3).transpose(2, 3)  # [B, 2, H, C]
-        g_hc = self.hc_gate(self.gate(self.hc(z))).permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
+        # plane, so convolve the small pooled map transposed.
+        z = _zpool(x, 3, (0, 3, 2, 1))  # [B, 2, H, C]
+        g_hc = self.hc_gate(self.gate(conv_module_forward(self.hc, z)))  # [B, 1, H, C]
+        g_hc = g_hc.permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
         gates = g_cw + g_hc  # [B, C, H, W]
         if not self.no_spatial:
             # H-W branch: Z-pool over C.
             z = _zpool(x, 1)  # [B, 2, H, W]
-            gates = gates + self.hw_gate(self.gate(self.hw(z))) * scale  # [B, C, H, W]
+            g_hw = self.hw_gate(self.gate(conv_module_forward(self.hw, z)))  # [B, 1, H, W]
+            gates = gates + g_hw * scale  # [B, C, H, W]
         return x * gates  # [B, C, H, W]

@@ -13,8 +13,9 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import AttentionMap, MapSpec, check_positive_int
-from ..utils.lookup import lookup_layer_cfgs
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_conv_cfg,
+                     check_norm_cfg, check_positive_int, check_tensor, conv_module_forward,
+                     sizes_are_symbolic)
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -120,7 +121,6 @@ class ASFF(BaseModule):
                  act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.1),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        lookup_layer_cfgs('ASFF', conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         if num_levels is not None:
             num_levels = check_positive_int('ASFF', 'num_levels', num_levels)
         self.in_channels = _per_level('in_channels', in_channels, num_levels)
@@ -140,6 +140,11 @@ class ASFF(BaseModule):
         order = slice(None, None, -1) if coarsest_first else slice(None)
         in_channels, out_channels = self.in_channels[order], self.out_channels[order]
         L = self.num_levels
+        conv_cfg = check_conv_cfg('ASFF', 'conv_cfg', conv_cfg)
+        for channels in sorted(set(self.in_channels + [self.compress_channels])):
+            check_norm_cfg('ASFF', 'norm_cfg', norm_cfg, channels, allow_none=True)
+        act_cfg = check_act_cfg('ASFF', 'act_cfg', act_cfg, allow_none=True,
+                                example="dict(type='LeakyReLU', negative_slope=0.1)")
         conv = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.resizers = nn.ModuleList()
         self.weight_convs = nn.ModuleList()
@@ -172,9 +177,40 @@ class ASFF(BaseModule):
             raise ValueError(f'ASFF: expected a tuple of num_levels={self.num_levels} '
                              f'feature maps, got {got}')
         for level, (x, channels) in enumerate(zip(inputs, self.in_channels)):
+            check_tensor('ASFF', x, f'level {level}')
             if x.dim() != 4 or x.shape[1] != channels:
                 raise ValueError(f'ASFF: level {level} must have shape (B, {channels}, H, W), '
                                  f'got {tuple(x.shape)}')
+        if sizes_are_symbolic():
+            return
+        shapes = [tuple(x.shape) for x in inputs]
+        if len({s[0] for s in shapes}) > 1:
+            raise ValueError(f'ASFF: every level must have the same batch size, got levels of '
+                             f'shapes {shapes}')
+        # Finest first: each level no larger than the one before; coarsest first: no smaller.
+        order, flipped = ('finest', 'coarsest') if not self.coarsest_first else \
+            ('coarsest', 'finest')
+        for level in range(1, self.num_levels):
+            prev, cur = shapes[level - 1][2:], shapes[level][2:]
+            wrong = (cur[0] > prev[0] or cur[1] > prev[1]) if not self.coarsest_first else \
+                (cur[0] < prev[0] or cur[1] < prev[1])
+            if wrong:
+                raise ValueError(
+                    f'ASFF: levels must be given {order} first (coarsest_first='
+                    f'{self.coarsest_first}); level {level} of shape {shapes[level]} does not '
+                    f'follow level {level - 1} of shape {shapes[level - 1]} in that order '
+                    f'(levels given {flipped} first? reverse them, or set '
+                    f'coarsest_first={not self.coarsest_first})')
+
+    @staticmethod
+    def _resize(resizer: nn.Module, x: Tensor) -> Tensor:
+        if isinstance(resizer, ConvModule):
+            return conv_module_forward(resizer, x)
+        if isinstance(resizer, nn.Sequential):
+            for layer in resizer:
+                x = ASFF._resize(layer, x)
+            return x
+        return resizer(x)
 
     def forward(self, inputs: Sequence[Tensor], return_weights: bool = False
                 ) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]]:
@@ -194,18 +230,23 @@ class ASFF(BaseModule):
             size = inputs[level].shape[-2:]
             resized = []
             for source, x in enumerate(inputs):
-                y = self.resizers[level][source](x)  # [B, C_l, h, w]
-                if y.shape[-2:] != size:
+                y = self._resize(self.resizers[level][source], x)  # [B, C_l, h, w]
+                if source != level:
+                    # Always resized to the target's size (nearest; a no-op copy where
+                    # the sizes already agree): a branch on the sizes would be frozen
+                    # by jit.trace and ONNX export at the export size's pyramid.
                     y = F.interpolate(y, size=size, mode='nearest')  # [B, C_l, H_l, W_l]
                 resized.append(y)
-            compressed = [conv(y) for conv, y in zip(self.weight_convs[level], resized)]
+            compressed = [
+                conv_module_forward(conv, y) for conv, y in zip(self.weight_convs[level], resized)
+            ]
             logits = self.weight_logits[level](torch.cat(compressed, 1))  # [B, L, H_l, W_l]
-            weight = self.fusion_weights(
-                logits.float().softmax(1).to(logits.dtype))  # [B, L, H_l, W_l]
+            weight = self.fusion_weights(logits.softmax(
+                1, dtype=accumulation_dtype(logits.dtype)).to(logits.dtype))  # [B, L, H_l, W_l]
             fused = resized[0] * weight[:, 0:1]
             for source in range(1, self.num_levels):
                 fused = fused + resized[source] * weight[:, source:source + 1]  # [B, C_l, H, W]
-            outs.append(self.expands[level](fused))  # [B, out_channels[l], H_l, W_l]
+            outs.append(conv_module_forward(self.expands[level], fused))  # [B, C_out_l, H_l, W_l]
             weights.append(weight)
         if self.coarsest_first:
             outs, weights = outs[::-1], [w.flip(1) for w in weights[::-1]]

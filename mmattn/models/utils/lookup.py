@@ -17,7 +17,7 @@ from mmengine.registry import Registry
 
 from mmattn.registry import ROOT_MODELS
 
-__all__ = ['UnknownTypeError', 'lookup_type', 'lookup_layer_cfgs', 'build_module', 'close_names']
+__all__ = ['UnknownTypeError', 'lookup_type', 'build_module', 'close_names']
 
 
 class UnknownTypeError(ValueError, KeyError):
@@ -114,10 +114,3 @@ def build_module(owner: str, cfg: dict, what: str = 'module',
     """``registry.build(cfg, default_args)`` after :func:`lookup_type` has found the type."""
     lookup_type(owner, cfg, what, registry)
     return registry.build(cfg, default_args=default_args)
-
-
-def lookup_layer_cfgs(owner: str, **cfgs: Optional[dict]) -> None:
-    """:func:`lookup_type` for each layer config that is not None (``norm_cfg=...``)."""
-    for name, cfg in cfgs.items():
-        if cfg is not None:
-            lookup_type(owner, cfg, name)

@@ -3,9 +3,10 @@ import torch
 import torch.nn as nn
 
 from mmattn import CBAM
+from mmattn.analysis.baselines import BASELINES
 from mmattn.analysis.params import resnet50_classifier_params
-from .helpers import (assert_finite_grads, check_batch_independent_and_backward, naive_grouped_conv,
-                      randomize, resnet50_with_plugin)
+from .helpers import (assert_finite_grads, check_batch_independent_and_backward,
+                      check_same_as_baseline, naive_grouped_conv, randomize, resnet50_with_plugin)
 
 SHAPES = [(1, 16, 1, 1), (3, 32, 3, 5), (3, 24, 7, 9), (1, 64, 7, 9), (2, 8, 2, 11)]
 
@@ -78,12 +79,23 @@ def test_cbam_layers_and_parameter_count():
     assert isinstance(gn.spatial_norm, nn.GroupNorm)
 
 
+@pytest.mark.parametrize('train', [False, True])
+def test_cbam_equals_the_seed_baseline_with_its_weights(train):
+    # The benchmark's baseline:CBAM must compute the same function from the same weights.
+    m = randomize(CBAM(32), std=0.3).train(train)
+    base = BASELINES.build(dict(type='CBAM', in_channels=32)).train(train)
+    base.load_state_dict(m.state_dict())
+    check_same_as_baseline(m, base, torch.randn(3, 32, 6, 7))
+
+
 def test_cbam_mlp_runs_once_on_both_descriptors():
     cbam = CBAM(32)
     seen = []
     cbam.fc1.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
     cbam(torch.randn(3, 32, 5, 6))
-    assert seen == [(6, 32, 1, 1)]
+    # The average and the max descriptor side by side, as the two positions of a 1x2 map
+    # (not stacked in the batch, which torch.export would specialise to the export size).
+    assert seen == [(3, 32, 1, 2)]
 
 
 @pytest.mark.parametrize('kwargs,error,match', [

@@ -276,7 +276,7 @@ def test_gamma_zero_under_pretrained_parent_and_loaded_when_in_checkpoint(tmp_pa
     (lambda: DANetPAM(16, impl='flash'), ValueError, r"DANetPAM: impl='flash' must be one of"),
     (lambda: DANetPAM(16.0), TypeError, r'DANetPAM: in_channels must be an int'),
     (lambda: DANetCAM(-1), ValueError, r'DANetCAM: in_channels=-1 must be >= 1'),
-    (lambda: DualAttention(16, impl='x'), ValueError, r"DANetPAM: impl='x'"),
+    (lambda: DualAttention(16, impl='x'), ValueError, r"DualAttention: impl='x'"),
     (lambda: DualAttention(None), TypeError, r'DualAttention: in_channels must be an int'),
 ])
 def test_rejects_bad_arguments(factory, error, match):

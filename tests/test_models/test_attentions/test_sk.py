@@ -90,7 +90,7 @@ def test_sk_batch_independent_and_backward():
      r'SK: dilations=\(1, 2\) must have one entry per kernel of kernels=\(3, 3, 5\)'),
     (dict(in_channels=64, kernels=(3, 4), dilations=None), ValueError,
      r'SK: kernels=\(3, 4\) must all be odd'),
-    (dict(in_channels=64, kernels=()), TypeError, r'SK: kernels must be a non-empty sequence'),
+    (dict(in_channels=64, kernels=()), ValueError, r'SK: kernels must not be empty'),
     (dict(in_channels=64, kernels=3), TypeError, r'SK: kernels must be a non-empty sequence'),
     (dict(in_channels=64, dilations=(1, 0)), ValueError, r'SK: dilations\[1\]=0 must be >= 1'),
     (dict(in_channels=64, groups=0), ValueError, r'SK: groups=0 must be >= 1'),

@@ -255,3 +255,170 @@ def test_onnx_export_matches(tmp_path):
     with torch.no_grad():
         for o, r in zip(outs, m(feats)):
             np.testing.assert_allclose(o, r.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ everyday conditions
+
+def _after_fpn_sizes(h, w, num_levels=5):
+    """Level sizes of RetinaNet's FPN (P3-P7: /8, then stride-2 3x3 convs) for an h x w image."""
+    size = (-(-h // 8), -(-w // 8))
+    sizes = [size]
+    for _ in range(num_levels - 1):
+        size = ((size[0] + 1) // 2, (size[1] + 1) // 2)
+        sizes.append(size)
+    return sizes
+
+
+@pytest.mark.parametrize('image', [(127, 97), (33, 33), (64, 80)], ids=str)
+def test_one_image_per_device_trains_when_the_top_level_is_1x1(image):
+    """The top levels of an FPN are 1x1 for small images: their norms would see one value
+    per channel at batch 1 and use their running statistics instead (the one-value rule)."""
+    sizes = _after_fpn_sizes(*image)
+    m = ASFF(in_channels=8, out_channels=8, num_levels=5).train()
+    feats = [torch.randn(1, 8, *s, requires_grad=True) for s in sizes]
+    outs = m(feats)
+    assert [tuple(o.shape[-2:]) for o in outs] == sizes
+    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    for f in feats:
+        assert torch.isfinite(f.grad).all()
+    for key, buf in m.named_buffers():
+        assert torch.isfinite(buf.float()).all(), key
+    for key, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), key
+
+
+@pytest.mark.parametrize('train', [False, True], ids=['eval', 'train'])
+def test_empty_batch(train):
+    m = ASFF(in_channels=[4, 8, 8], out_channels=4).train(train)
+    feats = [torch.randn(0, c, *s, requires_grad=True)
+             for c, s in zip([4, 8, 8], _sizes((9, 11), 3))]
+    outs, weights = m(feats, return_weights=True)
+    assert [tuple(o.shape) for o in outs] == [(0, 4, *f.shape[-2:]) for f in feats]
+    assert [tuple(w.shape) for w in weights] == [(0, 3, *f.shape[-2:]) for f in feats]
+    sum(o.sum() for o in outs).backward()
+    assert all(f.grad is None or f.grad.shape == f.shape for f in feats)
+
+
+def test_float64_is_computed_in_float64():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+
+        def __init__(self):
+            super().__init__()
+            self.dtypes = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in (out if isinstance(out, (tuple, list)) else [out]):
+                if isinstance(t, torch.Tensor) and t.is_floating_point():
+                    self.dtypes.add(t.dtype)
+            return out
+
+    m = ASFF(in_channels=[4, 8, 8], out_channels=4).double().eval()
+    feats = [torch.randn(2, c, *s, dtype=torch.float64)
+             for c, s in zip([4, 8, 8], _sizes((9, 11), 3))]
+    with torch.no_grad(), Record() as record:
+        outs, weights = m(feats, return_weights=True)
+    assert record.dtypes == {torch.float64}
+    assert all(o.dtype == torch.float64 for o in outs + weights)
+
+
+@pytest.mark.parametrize('bad', ['int64', 'bool', 'complex64', 'list'])
+def test_non_floating_and_non_tensor_levels_raise(bad):
+    m = ASFF(in_channels=[4, 8], out_channels=4)
+    feats = [torch.randn(1, 4, 6, 6), torch.randn(1, 8, 3, 3)]
+    feats[1] = feats[1].tolist() if bad == 'list' else feats[1].to(getattr(torch, bad))
+    with pytest.raises(TypeError, match='ASFF: level 1 must be a'):
+        m(feats)
+
+
+def test_levels_must_come_finest_first_with_one_batch_size():
+    m = ASFF(in_channels=8, out_channels=8, num_levels=3)
+    finest_first = [torch.randn(2, 8, s, s) for s in (12, 6, 3)]
+    m(finest_first)
+    with pytest.raises(ValueError, match=r'ASFF: levels must be given finest first '
+                                         r'\(coarsest_first=False\); level 1 of shape '
+                                         r'\(2, 8, 6, 6\) does not follow level 0 .* set '
+                                         r'coarsest_first=True'):
+        m(finest_first[::-1])
+    coarsest = ASFF(in_channels=8, out_channels=8, num_levels=3, coarsest_first=True)
+    coarsest(finest_first[::-1])
+    with pytest.raises(ValueError, match=r'ASFF: levels must be given coarsest first '
+                                         r'\(coarsest_first=True\); level 1'):
+        coarsest(finest_first)
+    with pytest.raises(ValueError, match=r'ASFF: every level must have the same batch size, '
+                                         r'got levels of shapes \[\(2, 8, 12, 12\), \(1, 8'):
+        m([finest_first[0], finest_first[1][:1], finest_first[2]])
+    # Equal sizes are fine (the top levels of small images are all 1x1).
+    m([torch.randn(1, 8, 2, 2), torch.randn(1, 8, 1, 1), torch.randn(1, 8, 1, 1)])
+
+
+@pytest.mark.parametrize('arg,value,error', [
+    ('norm_cfg', 'BN', TypeError),
+    ('norm_cfg', dict(type='NoSuchNorm'), ValueError),
+    ('norm_cfg', dict(type='LN'), ValueError),
+    ('norm_cfg', dict(type='BN1d'), ValueError),
+    ('norm_cfg', dict(type='GN', num_groups=3), ValueError),
+    ('act_cfg', 'ReLU', TypeError),
+    ('act_cfg', dict(type='NoSuchAct'), ValueError),
+    ('act_cfg', dict(type='ReLU', slope=2), ValueError),
+    ('conv_cfg', 'Conv2d', TypeError),
+    ('conv_cfg', dict(type='NoSuchConv'), ValueError),
+    ('compress_channels', 2.5, TypeError),
+    ('num_levels', '3', TypeError),
+])
+def test_bad_arguments_name_asff_the_argument_and_the_value(arg, value, error):
+    kwargs = dict(in_channels=8, out_channels=8, num_levels=3)
+    kwargs[arg] = value
+    with pytest.raises(error) as info:
+        ASFF(**kwargs)
+    message = str(info.value)
+    shown = repr(value['type']) if isinstance(value, dict) else repr(value)
+    assert 'ASFF' in message and arg in message and shown in message, message
+
+
+@pytest.mark.parametrize('arg', ['norm_cfg', 'act_cfg', 'conv_cfg'])
+def test_none_configs_are_documented_choices(arg):
+    m = ASFF(in_channels=8, out_channels=8, num_levels=2, **{arg: None})
+    outs = m([torch.randn(1, 8, 4, 4), torch.randn(1, 8, 2, 2)])
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+def test_trace_and_onnx_at_other_pyramids():
+    """Traced and ONNX-exported at one pyramid, run at pyramids of other (odd, 1x1) sizes:
+    the resizing to each level's size is always in the graph, never a Python branch."""
+    import io
+    import warnings
+
+    import numpy as np
+    import onnxruntime as ort
+    m = _randomize(ASFF(in_channels=[4, 8, 8], out_channels=4)).eval()
+
+    def pyramid(batch, sizes):
+        if not isinstance(sizes, list):
+            sizes = _sizes(sizes, 3)
+        return [torch.randn(batch, c, *s) for c, s in zip([4, 8, 8], sizes)]
+
+    names = [f'level{i}' for i in range(3)]
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        traced = torch.jit.trace(m, (pyramid(2, (16, 20)), ))
+        torch.onnx.export(m, (pyramid(2, (16, 20)), ), buf, opset_version=17, dynamo=False,
+                          input_names=names,
+                          dynamic_axes={n: {0: 'B', 2: f'H{i}', 3: f'W{i}'}
+                                        for i, n in enumerate(names)})
+    session = ort.InferenceSession(buf.getvalue(), providers=['CPUExecutionProvider'])
+    # Ceil-made pyramids (strided convs), a floor-made one (pooling: the stride-2 resizers
+    # overshoot and are resized) and top levels of equal size.
+    for batch, sizes in [(1, (13, 15)), (3, (7, 9)), (1, (2, 1)), (2, (33, 29)),
+                         (2, [(7, 9), (3, 4), (1, 2)]), (1, [(2, 2), (1, 1), (1, 1)])]:
+        feats = pyramid(batch, sizes)
+        with torch.no_grad():
+            ref = m(feats)
+            for a, b in zip(traced(feats), ref):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        outs = session.run(None, {n: f.numpy() for n, f in zip(names, feats)})
+        for a, b in zip(outs, ref):
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-4)
