@@ -1,9 +1,10 @@
 """Training and testing logic behind ``tools/``: entry functions, hooks, optim wrappers.
 
-Importing this package registers ``ValBeforeTrainHook``, ``AutocastOptimWrapper`` and
-``CPUDistributedDataParallel`` in mmengine's root registries (``import mmattn`` alone
-does not).
+Importing this package registers ``ValBeforeTrainHook``, ``AttentionVisHook``,
+``AutocastOptimWrapper`` and ``CPUDistributedDataParallel`` in mmengine's root registries
+(``import mmattn`` alone does not).
 """
+from .attention_vis_hook import AttentionVisHook
 from .ddp import CPUDistributedDataParallel
 from .entry import (LAUNCHERS, add_launch_arguments, build_runner, load_config, parse_launch_args,
                     setup_test_cfg, setup_train_cfg, test, train)
@@ -12,4 +13,5 @@ from .optim_wrapper import AutocastOptimWrapper
 
 __all__ = ['LAUNCHERS', 'add_launch_arguments', 'parse_launch_args', 'load_config',
            'setup_train_cfg', 'setup_test_cfg', 'build_runner', 'train', 'test',
-           'ValBeforeTrainHook', 'AutocastOptimWrapper', 'CPUDistributedDataParallel']
+           'ValBeforeTrainHook', 'AttentionVisHook', 'AutocastOptimWrapper',
+           'CPUDistributedDataParallel']

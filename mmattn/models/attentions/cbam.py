@@ -13,7 +13,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (accumulation_dtype, build_act, check_feature_map, check_norm_cfg,
+from ..utils import (MapSpec, accumulation_dtype, build_act, check_feature_map, check_norm_cfg,
                      check_odd_kernel, check_positive_int, norm_forward)
 
 
@@ -84,6 +84,8 @@ class CBAM(BaseModule):
     """
 
     _abbr_ = 'cbam'
+    _maps_ = {'channel_gate': MapSpec('channel_gate', 'BC11', 'channel'),
+              'spatial_gate': MapSpec('spatial_gate', 'B1HW', 'spatial')}
 
     def __init__(self,
                  in_channels: int,

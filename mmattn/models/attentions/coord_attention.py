@@ -11,7 +11,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import build_act, build_norm, check_feature_map, check_positive_int, norm_forward
+from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_feature_map,
+                     check_positive_int, norm_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -40,6 +41,8 @@ class CoordAttention(BaseModule):
     """
 
     _abbr_ = 'coord_att'
+    _maps_ = {'h_gate': MapSpec('h_gate', 'BCH1', 'profile'),
+              'w_gate': MapSpec('w_gate', 'BC1W', 'profile')}
 
     def __init__(self,
                  in_channels: int,
@@ -60,6 +63,7 @@ class CoordAttention(BaseModule):
         self.conv_h = nn.Conv2d(self.hidden_channels, in_channels, 1)
         self.conv_w = nn.Conv2d(self.hidden_channels, in_channels, 1)
         self.gate = build_act('CoordAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.h_gate, self.w_gate = AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CoordAttention', x, self.in_channels)
@@ -69,6 +73,6 @@ class CoordAttention(BaseModule):
         # fails on views with symbolic strides saved for the backward).
         y = torch.cat([x.mean(3, keepdim=True), x.mean(2, keepdim=True).transpose(2, 3)], 2)
         y = self.act(norm_forward(self.bn1, self.conv1(y)))  # [B, mip, H + W, 1]
-        a_h = self.gate(self.conv_h(y[:, :, :h]))  # [B, C, H, 1]
-        a_w = self.gate(self.conv_w(y[:, :, h:])).transpose(2, 3)  # [B, C, 1, W]
+        a_h = self.h_gate(self.gate(self.conv_h(y[:, :, :h])))  # [B, C, H, 1]
+        a_w = self.w_gate(self.gate(self.conv_w(y[:, :, h:])).transpose(2, 3))  # [B, C, 1, W]
         return x * a_h * a_w  # [B, C, H, W]

@@ -13,8 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (accumulation_dtype, check_act_cfg, check_feature_map, check_norm_cfg,
-                     check_odd_kernel, check_positive_int, conv_module_forward)
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_feature_map,
+                     check_norm_cfg, check_odd_kernel, check_positive_int, conv_module_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -57,6 +57,9 @@ class CoTAttention(BaseModule):
     """
 
     _abbr_ = 'cot'
+    # The softmax over positions that weights the values, one map per channel.
+    _maps_ = {'spatial_attention': MapSpec('spatial_attention', 'BCHW', 'spatial', 'softmax',
+                                           'HW')}
 
     def __init__(self,
                  in_channels: int,
@@ -91,6 +94,7 @@ class CoTAttention(BaseModule):
         self.attention_embed = ConvModule(
             2 * in_channels, hidden, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.attention_out = nn.Conv2d(hidden, in_channels * kernel_size**2, 1)
+        self.spatial_attention = AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('CoTAttention', x, self.in_channels)
@@ -107,5 +111,5 @@ class CoTAttention(BaseModule):
         logits = F.conv2d(a, weight, bias)  # [B, C, H, W]
         # Softmax over H*W in fp32 (fp64 for fp64): fp16/bf16 logits of ~1e3 stay exact enough.
         att = logits.reshape(B, C, H * W).softmax(-1, dtype=accumulation_dtype(logits.dtype))
-        k2 = att.to(v.dtype).view(B, C, H, W) * v  # [B, C, H, W]
+        k2 = self.spatial_attention(att.to(v.dtype).view(B, C, H, W)) * v  # [B, C, H, W]
         return k1 + k2

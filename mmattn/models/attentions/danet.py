@@ -16,7 +16,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import accumulation_dtype, check_choice, check_feature_map, check_positive_int
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_choice, check_feature_map,
+                     check_positive_int)
 
 #: ``impl='auto'`` takes the fused SDPA path from this many pixels (H*W) on.
 #: The choice is about memory: on CPU the plain path (bmm + softmax) measured
@@ -103,6 +104,10 @@ class DANetPAM(BaseModule):
     """
 
     _abbr_ = 'pam'
+    # The attention rows of chosen query pixels, from the input the probe holds (the
+    # N x N map is never kept; see query_attention).
+    _maps_ = {'query_attention': MapSpec('attention_input', 'BQHW', 'query', 'softmax', 'HW',
+                                         derive='query_attention')}
 
     def __init__(self,
                  in_channels: int,
@@ -120,6 +125,7 @@ class DANetPAM(BaseModule):
         self.key_conv = nn.Conv2d(in_channels, self.qk_channels, 1)
         self.value_conv = nn.Conv2d(in_channels, in_channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.attention_input = AttentionMap()
         # Head layout of the fused path: `num_heads` heads of `head_channels`.
         num_heads = math.ceil(in_channels / PAM_SDPA_MAX_HEAD_CHANNELS)
         self.head_channels = max(self.qk_channels, math.ceil(in_channels / num_heads))
@@ -144,6 +150,7 @@ class DANetPAM(BaseModule):
 
     def attention_term(self, x: Tensor) -> Tensor:
         """``gamma * V S^T``: the output without the residual, ``[B, C, H, W]``."""
+        x = self.attention_input(x)
         B, C, H, W = x.shape
         N = H * W
         # The three 1x1 convolutions as one product on tokens: [B, N, 2D + C],
@@ -162,6 +169,21 @@ class DANetPAM(BaseModule):
             out = self._plain(qkv)
         out = out.transpose(1, 2).reshape(B, C, H, W)  # [B, C, H, W]
         return self.gamma.to(out.dtype) * out
+
+    def query_attention(self, x: Tensor, index: Tensor) -> Tensor:
+        """Rows ``S[index]`` of the attention of input ``x``, ``[B, Q, H, W]``.
+
+        ``index`` (``[Q]``) holds flat query positions ``h * W + w``. Only these rows are
+        formed, from the module's own query and key convolutions, in float32 (or
+        float64): memory O(Q * N), never the ``N x N`` map. Each row sums to 1.
+        """
+        B, C, H, W = x.shape
+        q = self.query_conv(x).flatten(2)[:, :, index]  # [B, D, Q]
+        k = self.key_conv(x).flatten(2)  # [B, D, N]
+        dtype = accumulation_dtype(x.dtype)
+        with _float32_region(x):
+            energy = torch.bmm(q.to(dtype).transpose(1, 2), k.to(dtype))  # [B, Q, N]
+            return energy.softmax(dim=-1).view(B, -1, H, W)
 
     def _split(self, qkv: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         D = self.qk_channels
@@ -219,6 +241,8 @@ class DANetCAM(BaseModule):
     """
 
     _abbr_ = 'cam'
+    _maps_ = {'channel_attention': MapSpec('channel_attention', 'BIJ', 'matrix', 'softmax',
+                                           'J')}
 
     def __init__(self,
                  in_channels: int,
@@ -226,6 +250,7 @@ class DANetCAM(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('DANetCAM', 'in_channels', in_channels)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.channel_attention = AttentionMap()
         self._init_gamma()
 
     def _init_gamma(self) -> None:
@@ -245,7 +270,7 @@ class DANetCAM(BaseModule):
         with _float32_region(x):
             feat = x.flatten(2).to(accumulation_dtype(x.dtype))  # [B, C, N]
             energy = torch.bmm(feat, feat.transpose(1, 2))  # [B, C, C]
-            attn = energy.neg().softmax(dim=-1)
+            attn = self.channel_attention(energy.neg().softmax(dim=-1))  # [B, C, C]
             out = torch.bmm(attn, feat).to(x.dtype)  # [B, C, N]
         return self.gamma.to(out.dtype) * out.view(B, C, H, W)
 

@@ -11,7 +11,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import build_act, check_feature_map, check_number, check_odd_kernel, check_positive_int
+from ..utils import (MapSpec, build_act, check_feature_map, check_number, check_odd_kernel,
+                     check_positive_int)
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
@@ -48,6 +49,7 @@ class ECA(BaseModule):
     """
 
     _abbr_ = 'eca'
+    _maps_ = {'channel_gate': MapSpec('gate', 'B1C', 'channel')}
 
     def __init__(self,
                  in_channels: int,

@@ -3,7 +3,7 @@
 Song et al., "Fully Attentional Network for Semantic Segmentation", AAAI 2022.
 https://arxiv.org/abs/2112.04108
 """
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -13,8 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (check_act_cfg, check_feature_map, check_norm_cfg, check_positive_int,
-                     conv_module_forward)
+from ..utils import (MapSpec, accumulation_dtype, check_act_cfg, check_feature_map, check_norm_cfg,
+                     check_positive_int, conv_module_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -53,6 +53,12 @@ class FullyAttention(BaseModule):
     """
 
     _abbr_ = 'fla'
+    # The C x C attention of every column and of every row, derived from the module's
+    # input (source '': the forward's input) by the methods of the same names.
+    _maps_ = {'column_attention': MapSpec('', 'BSIJ', 'matrix', 'softmax', 'J',
+                                          derive='column_attention'),
+              'row_attention': MapSpec('', 'BSIJ', 'matrix', 'softmax', 'J',
+                                       derive='row_attention')}
 
     def __init__(self,
                  in_channels: int,
@@ -78,11 +84,33 @@ class FullyAttention(BaseModule):
         super().init_weights()
         self._init_gamma()
 
+    def _contexts(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """One context per row ``[B, H, C]`` and one per column ``[B, W, C]``."""
+        return (self.row_proj(x.mean(3).transpose(1, 2)),
+                self.col_proj(x.mean(2).transpose(1, 2)))
+
+    def column_attention(self, x: Tensor) -> Tensor:
+        """``A_w = softmax_j(X_w P_h)`` of every column ``w`` of input ``x``: ``[B, W, C, C]``.
+
+        The forward's fused attention never forms these maps; this forms them (for
+        plotting) from the same contexts, in float32 (or float64). Each row sums to 1.
+        """
+        ctx_h = self._contexts(x)[0]  # [B, H, C]
+        cols = x.permute(0, 3, 1, 2)  # [B, W, C, H]
+        dtype = accumulation_dtype(x.dtype)
+        return torch.matmul(cols.to(dtype), ctx_h.unsqueeze(1).to(dtype)).softmax(-1)
+
+    def row_attention(self, x: Tensor) -> Tensor:
+        """``A_h = softmax_j(X_h P_w)`` of every row ``h`` of input ``x``: ``[B, H, C, C]``."""
+        ctx_w = self._contexts(x)[1]  # [B, W, C]
+        rows = x.permute(0, 2, 1, 3)  # [B, H, C, W]
+        dtype = accumulation_dtype(x.dtype)
+        return torch.matmul(rows.to(dtype), ctx_w.unsqueeze(1).to(dtype)).softmax(-1)
+
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('FullyAttention', x, self.in_channels)
         B, C, H, W = x.shape
-        ctx_h = self.row_proj(x.mean(3).transpose(1, 2))  # [B, H, C]: one context per row
-        ctx_w = self.col_proj(x.mean(2).transpose(1, 2))  # [B, W, C]: one per column
+        ctx_h, ctx_w = self._contexts(x)  # [B, H, C], [B, W, C]
         cols = x.permute(0, 3, 1, 2).contiguous()  # [B, W, C, H]: column w, C tokens of dim H
         rows = x.permute(0, 2, 1, 3).contiguous()  # [B, H, C, W]
         # Keys: the sample's contexts, shared by its columns (rows) as broadcast views.

@@ -4,7 +4,7 @@ Vaswani et al., "Attention Is All You Need", NeurIPS 2017.
 https://arxiv.org/abs/1706.03762
 """
 import math
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -13,8 +13,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (accumulation_dtype, check_feature_map, check_positive_int, check_probability,
-                     check_tensor)
+from ..utils import (MapSpec, accumulation_dtype, check_feature_map, check_positive_int,
+                     check_probability, check_tensor)
 
 
 def attend(q: Tensor,
@@ -103,6 +103,10 @@ class MultiHeadSelfAttention2d(BaseModule):
     """
 
     _abbr_ = 'mhsa'
+    # The attention rows of chosen query pixels, per head, derived from the module's
+    # input (source '': the forward's input) by query_attention.
+    _maps_ = {'query_attention': MapSpec('', 'BSQHW', 'query', 'softmax', 'HW',
+                                         derive='query_attention')}
 
     def __init__(self,
                  in_channels: int,
@@ -141,13 +145,33 @@ class MultiHeadSelfAttention2d(BaseModule):
         super().init_weights()
         self._init_output()
 
+    def _qkv(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values of the ``H * W`` tokens of ``x``, ``[B, heads, N, C/heads]``."""
+        B, C, H, W = x.shape
+        tokens = x.flatten(2).transpose(1, 2)  # [B, N, C]
+        qkv = self.qkv(tokens).view(B, H * W, 3, self.num_heads, self.head_channels)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def query_attention(self, x: Tensor, index: Tensor) -> Tensor:
+        """Attention rows of the query pixels ``index`` (flat ``h * W + w``, ``[Q]``) of
+        input ``x``, per head: ``[B, heads, Q, H, W]``, each row summing to 1.
+
+        The forward's fused attention never forms them; only these rows are formed here,
+        from the module's own projections and the forward's scale ``head_dim**-0.5``, in
+        float32 (or float64).
+        """
+        B, C, H, W = x.shape
+        q, k, _ = self._qkv(x)  # [B, heads, N, C/heads]
+        dtype = accumulation_dtype(x.dtype)
+        scores = q[:, :, index].to(dtype) @ k.to(dtype).transpose(2, 3)  # [B, heads, Q, N]
+        attn = (scores * self.head_channels**-0.5).softmax(-1)
+        return attn.view(B, self.num_heads, -1, H, W)
+
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('MultiHeadSelfAttention2d', x, self.in_channels)
         B, C, H, W = x.shape
         N = H * W
-        tokens = x.flatten(2).transpose(1, 2)  # [B, N, C]
-        qkv = self.qkv(tokens).view(B, N, 3, self.num_heads, self.head_channels)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, heads, N, C/heads] each
+        q, k, v = self._qkv(x)  # [B, heads, N, C/heads] each
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.attn_drop if self.training else 0.)
         out = self.proj(out.transpose(1, 2).reshape(B, N, C))  # [B, N, C]

@@ -14,8 +14,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (accumulation_dtype, build_act, build_norm, check_choice, check_feature_map,
-                     check_positive_int, norm_forward)
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, build_act, build_norm, check_choice,
+                     check_feature_map, check_positive_int, norm_forward)
 
 _NAME = 'PolarizedSelfAttention'
 _MODES = ('parallel', 'sequential')
@@ -61,6 +61,8 @@ class PolarizedSelfAttention(BaseModule):
     """
 
     _abbr_ = 'polarized_sa'
+    _maps_ = {'channel_gate': MapSpec('channel_probe', 'BC11', 'channel'),
+              'spatial_gate': MapSpec('spatial_probe', 'B1HW', 'spatial')}
 
     def __init__(self,
                  in_channels: int,
@@ -86,6 +88,7 @@ class PolarizedSelfAttention(BaseModule):
         self.sp_wv = nn.Conv2d(in_channels, half, 1, bias=bias)
         self.sp_wq = nn.Conv2d(in_channels, half, 1, bias=bias)
         self.gate = build_act(_NAME, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.channel_probe, self.spatial_probe = AttentionMap(), AttentionMap()
 
     def channel_gate(self, x: Tensor) -> Tensor:
         """The channel-only gate, ``(B, C, 1, 1)``."""
@@ -94,7 +97,8 @@ class PolarizedSelfAttention(BaseModule):
         q = q.softmax(dim=1, dtype=accumulation_dtype(q.dtype)).to(x.dtype)  # [B, HW]
         ctx = torch.bmm(x.flatten(2), q.unsqueeze(2))  # [B, C, 1]
         z = self.ch_wz(self.ch_wv(ctx.unsqueeze(3)))  # [B, C, 1, 1]
-        return self.gate(norm_forward(self.ln, z.reshape(B, C))).reshape(B, C, 1, 1)
+        g = self.gate(norm_forward(self.ln, z.reshape(B, C)))  # [B, C]
+        return self.channel_probe(g.reshape(B, C, 1, 1))
 
     def spatial_gate(self, x: Tensor) -> Tensor:
         """The spatial-only gate, ``(B, 1, H, W)``."""
@@ -105,7 +109,7 @@ class PolarizedSelfAttention(BaseModule):
         z = torch.bmm(u.unsqueeze(1), x.flatten(2))  # [B, 1, HW]
         if self.sp_wv.bias is not None:
             z = z + (q @ self.sp_wv.bias).reshape(B, 1, 1)
-        return self.gate(z).reshape(B, 1, H, W)
+        return self.spatial_probe(self.gate(z).reshape(B, 1, H, W))
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map(_NAME, x, self.in_channels)

@@ -11,8 +11,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (build_norm, check_choice, check_feature_map, check_int_sequence,
-                     check_positive_int, check_probability, norm_forward)
+from ..utils import (AttentionMap, MapSpec, build_norm, check_choice, check_feature_map,
+                     check_int_sequence, check_positive_int, check_probability, norm_forward)
 
 _NAME = 'SCSA'
 _DOWN_SAMPLE_MODES = ('avg_pool', 'max_pool')
@@ -111,6 +111,11 @@ class SCSA(BaseModule):
     """
 
     _abbr_ = 'scsa'
+    # SMSA's gates per row and per column, PCSA's channel attention and channel gate.
+    _maps_ = {'h_gate': MapSpec('h_gate', 'BCH1', 'profile'),
+              'w_gate': MapSpec('w_gate', 'BC1W', 'profile'),
+              'channel_attention': MapSpec('channel_attention', 'BSIJ', 'matrix', 'softmax', 'J'),
+              'channel_gate': MapSpec('ca_gate', 'BC11', 'channel')}
 
     def __init__(self,
                  in_channels: int,
@@ -164,6 +169,7 @@ class SCSA(BaseModule):
         self.norm_w = build_norm(_NAME, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
                                  'profile', example)
         self.sa_gate = nn.Softmax(dim=2) if gate_layer == 'softmax' else nn.Sigmoid()
+        self.h_gate, self.w_gate = AttentionMap(), AttentionMap()
 
         # PCSA
         self.norm = build_norm(_NAME, 'channel_norm_cfg', channel_norm_cfg, in_channels, 'map',
@@ -172,6 +178,7 @@ class SCSA(BaseModule):
         self.k = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
         self.v = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
         self.attn_drop = nn.Dropout(attn_drop_ratio)
+        self.channel_attention = AttentionMap()
         self.ca_gate = nn.Softmax(dim=1) if gate_layer == 'softmax' else nn.Sigmoid()
 
     def _profile_gate(self, p: Tensor, norm: nn.Module) -> Tensor:
@@ -196,8 +203,8 @@ class SCSA(BaseModule):
         check_feature_map(_NAME, x, self.in_channels)
         B, C = x.shape[:2]
         # SMSA
-        a_h = self._profile_gate(x.mean(3), self.norm_h).unsqueeze(3)  # [B, C, H, 1]
-        a_w = self._profile_gate(x.mean(2), self.norm_w).unsqueeze(2)  # [B, C, 1, W]
+        a_h = self.h_gate(self._profile_gate(x.mean(3), self.norm_h).unsqueeze(3))  # [B, C, H, 1]
+        a_w = self.w_gate(self._profile_gate(x.mean(2), self.norm_w).unsqueeze(2))  # [B, C, 1, W]
         s = x * a_h * a_w  # [B, C, H, W]
 
         # PCSA
@@ -207,6 +214,6 @@ class SCSA(BaseModule):
         k = self.k(y).reshape(shape)  # [B, heads, head_dim, N]
         v = self.v(y).reshape(shape).mean(3, keepdim=True)  # [B, heads, head_dim, 1]
         attn = (q @ k.transpose(2, 3)) * self.scale  # [B, heads, head_dim, head_dim]
-        attn = self.attn_drop(attn.softmax(dim=-1))
+        attn = self.attn_drop(self.channel_attention(attn.softmax(dim=-1)))
         c = (attn @ v).reshape(B, C, 1, 1)  # [B, C, 1, 1]
         return s * self.ca_gate(c)  # [B, C, H, W]

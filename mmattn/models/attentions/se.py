@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import build_act, check_feature_map, check_positive_int
+from ..utils import MapSpec, build_act, check_feature_map, check_positive_int
 
 
 @ROOT_MODELS.register_module()
@@ -39,6 +39,7 @@ class SE(BaseModule):
     """
 
     _abbr_ = 'se'
+    _maps_ = {'channel_gate': MapSpec('gate', 'BC11', 'channel')}
 
     def __init__(self,
                  in_channels: int,

@@ -12,8 +12,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (check_act_cfg, check_feature_map, check_int_sequence, check_norm_cfg,
-                     check_positive_int, conv_module_forward)
+from ..utils import (AttentionMap, MapSpec, check_act_cfg, check_feature_map, check_int_sequence,
+                     check_norm_cfg, check_positive_int, conv_module_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -63,6 +63,8 @@ class SK(BaseModule):
     """
 
     _abbr_ = 'sk'
+    _maps_ = {'branch_weights': MapSpec('branch_weights', 'BMC11', 'channel', 'softmax', 'M',
+                                        series='split', series_name='branch')}
 
     def __init__(self,
                  in_channels: int,
@@ -108,6 +110,7 @@ class SK(BaseModule):
         # The paper's M select layers as one layer, in branch-major order.
         self.fc_select = nn.Conv2d(
             self.hidden_channels, self.num_branches * in_channels, 1, bias=False)
+        self.branch_weights = AttentionMap()
 
     def _split(self, x: Tensor) -> List[Tensor]:
         # On CPU, oneDNN's backward of a dilated grouped convolution is about five
@@ -133,7 +136,7 @@ class SK(BaseModule):
             s = s + f.mean((2, 3), keepdim=True)  # [B, C, 1, 1]
         z = conv_module_forward(self.fc_reduce, s)  # [B, d, 1, 1]
         logits = self.fc_select(z).view(x.size(0), self.num_branches, self.in_channels, 1, 1)
-        a = logits.softmax(1)  # [B, M, C, 1, 1]
+        a = self.branch_weights(logits.softmax(1))  # [B, M, C, 1, 1]
         out = feats[0] * a[:, 0]
         for m in range(1, self.num_branches):
             out = torch.addcmul(out, feats[m], a[:, m])  # [B, C, H, W]

@@ -12,8 +12,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (build_act, build_norm, check_feature_map, check_positive_int,
-                     check_probability, check_tensor, norm_forward)
+from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_feature_map,
+                     check_positive_int, check_probability, check_tensor, norm_forward)
 
 
 @ROOT_MODELS.register_module()
@@ -58,6 +58,9 @@ class ScaleAwareModulation(BaseModule):
     """
 
     _abbr_ = 'sam'
+    # The modulator that scales v, per channel and position: a modulation network's
+    # attention, unbounded.
+    _maps_ = {'modulator': MapSpec('modulator', 'BCHW', 'spatial', None)}
 
     def __init__(self,
                  in_channels: int,
@@ -88,6 +91,7 @@ class ScaleAwareModulation(BaseModule):
         self.bn = build_norm(name, 'norm_cfg', norm_cfg, in_channels * expand_ratio)
         self.act = build_act(name, 'act_cfg', act_cfg, "dict(type='GELU')")
         self.proj1 = nn.Conv2d(in_channels * expand_ratio, in_channels, 1)
+        self.modulator = AttentionMap()
         self.proj = nn.Linear(in_channels, in_channels) if out_proj else nn.Identity()
         self.proj_drop = nn.Dropout(check_probability(name, 'proj_drop', proj_drop))
 
@@ -110,7 +114,7 @@ class ScaleAwareModulation(BaseModule):
         # The bias added after the permute, so that the norm's input is the sum itself,
         # not a view of it (torch 2.13's inductor fails on saved views with symbolic strides).
         s = s.permute(0, 3, 1, 2) + self.proj0.bias.view(1, -1, 1, 1)  # [B, C*e, H, W]
-        s = self.proj1(self.act(norm_forward(self.bn, s)))  # [B, C, H, W]
+        s = self.modulator(self.proj1(self.act(norm_forward(self.bn, s))))  # [B, C, H, W]
         return s * v.permute(0, 3, 1, 2)  # [B, C, H, W]
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,8 +11,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (build_act, check_feature_map, check_norm_cfg, check_odd_kernel,
-                     check_positive_int, conv_module_forward)
+from ..utils import (AttentionMap, MapSpec, build_act, check_feature_map, check_norm_cfg,
+                     check_odd_kernel, check_positive_int, conv_module_forward)
 
 
 def _zpool(x: Tensor, dim: int, order: Tuple[int, ...] = (0, 1, 2, 3)) -> Tensor:
@@ -68,6 +68,9 @@ class TripletAttention(BaseModule):
     """
 
     _abbr_ = 'triplet'
+    _maps_ = {'cw_gate': MapSpec('cw_gate', 'B1CW', 'profile'),
+              'hc_gate': MapSpec('hc_gate', 'B1HC', 'profile'),
+              'hw_gate': MapSpec('hw_gate', 'B1HW', 'spatial')}
 
     def __init__(self,
                  in_channels: int,
@@ -94,20 +97,24 @@ class TripletAttention(BaseModule):
         if not self.no_spatial:
             self.hw = branch()
         self.gate = build_act('TripletAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.cw_gate, self.hc_gate, self.hw_gate = AttentionMap(), AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
         check_feature_map('TripletAttention', x, self.in_channels)
         scale = 1.0 / (2 if self.no_spatial else 3)
         # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
         z = _zpool(x, 2, (0, 2, 1, 3))  # [B, 2, C, W]
-        g_cw = self.gate(conv_module_forward(self.cw, z)).transpose(1, 2) * scale  # [B, C, 1, W]
+        g_cw = self.cw_gate(self.gate(conv_module_forward(self.cw, z)))  # [B, 1, C, W]
+        g_cw = g_cw.transpose(1, 2) * scale  # [B, C, 1, W]
         # H-C branch: Z-pool over W; the official code convolves the (H, C)
         # plane, so convolve the small pooled map transposed.
         z = _zpool(x, 3, (0, 3, 2, 1))  # [B, 2, H, C]
-        g_hc = self.gate(conv_module_forward(self.hc, z)).permute(0, 3, 2, 1) * scale  # [B,C,H,1]
+        g_hc = self.hc_gate(self.gate(conv_module_forward(self.hc, z)))  # [B, 1, H, C]
+        g_hc = g_hc.permute(0, 3, 2, 1) * scale  # [B, C, H, 1]
         gates = g_cw + g_hc  # [B, C, H, W]
         if not self.no_spatial:
             # H-W branch: Z-pool over C.
             z = _zpool(x, 1)  # [B, 2, H, W]
-            gates = gates + self.gate(conv_module_forward(self.hw, z)) * scale  # [B, C, H, W]
+            g_hw = self.hw_gate(self.gate(conv_module_forward(self.hw, z)))  # [B, 1, H, W]
+            gates = gates + g_hw * scale  # [B, C, H, W]
         return x * gates  # [B, C, H, W]

@@ -13,8 +13,9 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (accumulation_dtype, check_act_cfg, check_conv_cfg, check_norm_cfg,
-                     check_positive_int, check_tensor, conv_module_forward, sizes_are_symbolic)
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_conv_cfg,
+                     check_norm_cfg, check_positive_int, check_tensor, conv_module_forward,
+                     sizes_are_symbolic)
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -76,7 +77,9 @@ class ASFF(BaseModule):
     asff(feats, return_weights=True)``, ``weights[l]`` of shape
     ``(B, L, H_l, W_l)``, summing to 1 over dim 1 (in a detector built from
     the list above, ``asff`` is ``model.neck[1]`` and ``feats`` is
-    ``model.neck[0](model.backbone(images))``).
+    ``model.neck[0](model.backbone(images))``). In a plain forward pass they
+    go through the probe ``fusion_weights`` (its i-th call is level i), which
+    is how ``mmattn.visualization`` collects and draws them in any model.
 
     Args:
         in_channels (int | Sequence[int]): Channels of each input level; one
@@ -101,6 +104,10 @@ class ASFF(BaseModule):
         init_cfg (dict or list[dict], optional): mmengine initialization
             config. Default: None (ConvModule's Kaiming init).
     """
+
+    # The fusion weights of each target level (the i-th call of the probe is level i).
+    _maps_ = {'fusion_weights': MapSpec('fusion_weights', 'BLHW', 'spatial', 'softmax', 'L',
+                                        series='split', series_name='from level')}
 
     def __init__(self,
                  in_channels: Union[int, Sequence[int]],
@@ -143,6 +150,7 @@ class ASFF(BaseModule):
         self.weight_convs = nn.ModuleList()
         self.weight_logits = nn.ModuleList()
         self.expands = nn.ModuleList()
+        self.fusion_weights = AttentionMap()
         for level, channels in enumerate(in_channels):
             resizers = nn.ModuleList()
             for source, source_channels in enumerate(in_channels):
@@ -233,7 +241,8 @@ class ASFF(BaseModule):
                 conv_module_forward(conv, y) for conv, y in zip(self.weight_convs[level], resized)
             ]
             logits = self.weight_logits[level](torch.cat(compressed, 1))  # [B, L, H_l, W_l]
-            weight = logits.softmax(1, dtype=accumulation_dtype(logits.dtype)).to(logits.dtype)
+            weight = self.fusion_weights(logits.softmax(
+                1, dtype=accumulation_dtype(logits.dtype)).to(logits.dtype))  # [B, L, H_l, W_l]
             fused = resized[0] * weight[:, 0:1]
             for source in range(1, self.num_levels):
                 fused = fused + resized[source] * weight[:, source:source + 1]  # [B, C_l, H, W]
