@@ -352,6 +352,32 @@ def test_gradient_checkpointing_at_every_position(name, kind):
             assert p.grad is not None and torch.isfinite(p.grad).all(), key
 
 
+def _boolean_variants(name):
+    """The module built with each of its bool arguments flipped from the default, where
+    that builds (a pair the module refuses with a sentence is skipped)."""
+    cls, c = MODULES[name], VALID[name][0]
+    for key, param in inspect.signature(cls.__init__).parameters.items():
+        if isinstance(param.default, bool):
+            try:
+                yield f'{key}={not param.default}', cls(c, **{key: not param.default})
+            except (TypeError, ValueError):
+                continue
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_no_module_returns_a_view_under_any_boolean_option(name):
+    """The output is never a view (nor the input itself), with the defaults or any bool
+    argument flipped: mmdet's Bottleneck adds the identity in place after the plugins, and
+    under ``with_cp=True`` that in-place add on a view the checkpoint returns fails."""
+    c = VALID[name][0]
+    for label, module in [('defaults', build(name))] + list(_boolean_variants(name)):
+        module.train()
+        for shape in [(2, c, 1, 1), (2, c, 5, 6)]:
+            x = torch.randn(shape, requires_grad=True)
+            out = module(x)
+            assert out._base is None and out is not x, f'{name}({label}) at {shape}: a view'
+
+
 @pytest.mark.parametrize('name', NAMES)
 def test_jit_trace_at_other_sizes(name):
     """A module traced at one size gives eager's outputs at smaller (1x1), thinner, larger

@@ -175,8 +175,12 @@ class MultiHeadSelfAttention2d(BaseModule):
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.attn_drop if self.training else 0.)
         out = self.proj(out.transpose(1, 2).reshape(B, N, C))  # [B, N, C]
-        out = self.proj_drop(out).transpose(1, 2).reshape(B, C, H, W)
-        return x + out if self.residual else out
+        out = self.proj_drop(out).transpose(1, 2).reshape(B, C, H, W)  # a view of [B, N, C]
+        if self.residual:
+            return x + out
+        # A tensor of its own: mmdet's Bottleneck adds the identity in place after the
+        # plugins, which fails on a view a gradient checkpoint returns.
+        return out.clone(memory_format=torch.contiguous_format)
 
 
 @ROOT_MODELS.register_module()
