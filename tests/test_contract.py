@@ -365,17 +365,24 @@ def _boolean_variants(name):
 
 
 @pytest.mark.parametrize('name', NAMES)
-def test_no_module_returns_a_view_under_any_boolean_option(name):
-    """The output is never a view (nor the input itself), with the defaults or any bool
-    argument flipped: mmdet's Bottleneck adds the identity in place after the plugins, and
-    under ``with_cp=True`` that in-place add on a view the checkpoint returns fails."""
+def test_every_boolean_option_trains_at_batch_1_and_0_and_returns_no_view(name):
+    """With the defaults or any bool argument flipped, in training: one image of 1x1, an
+    empty batch, and two images train (finite gradients, shape kept), and the output is
+    never a view (nor the input itself): mmdet's Bottleneck adds the identity in place after
+    the plugins, and under ``with_cp=True`` that in-place add on a view the checkpoint
+    returns fails."""
     c = VALID[name][0]
     for label, module in [('defaults', build(name))] + list(_boolean_variants(name)):
         module.train()
-        for shape in [(2, c, 1, 1), (2, c, 5, 6)]:
+        for shape in [(1, c, 1, 1), (0, c, 3, 4), (2, c, 1, 1), (2, c, 5, 6)]:
             x = torch.randn(shape, requires_grad=True)
             out = module(x)
-            assert out._base is None and out is not x, f'{name}({label}) at {shape}: a view'
+            where = f'{name}({label}) at {shape}'
+            assert out.shape == x.shape, where
+            assert out._base is None and out is not x, f'{where}: a view'
+            out.square().sum().backward()
+            assert torch.isfinite(x.grad).all(), where
+        _assert_finite_training_state(module)
 
 
 @pytest.mark.parametrize('name', NAMES)
