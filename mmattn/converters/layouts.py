@@ -205,15 +205,3 @@ def get_arch(family: str, name: str) -> SourceArch:
         raise ValueError(f'converter: {fam.title} has no architecture {name!r}; known: '
                          f'{", ".join(sorted(fam.archs))}')
     return fam.archs[name]
-
-
-def describe_stages(stages) -> str:
-    """``(True, True, True, True)`` -> ``'stages 1-4'``."""
-    chosen = [i + 1 for i, on in enumerate(stages) if on]
-    if not chosen:
-        return 'no stage'
-    if len(chosen) == 1:
-        return f'stage {chosen[0]}'
-    if chosen == list(range(chosen[0], chosen[-1] + 1)):
-        return f'stages {chosen[0]}-{chosen[-1]}'
-    return 'stages ' + ', '.join(map(str, chosen))

@@ -27,9 +27,10 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmattn.models.utils.identity_init import IdentityInit
+from mmattn.sweep.positions import describe_stages
 from .io import first_keys
 from .layouts import (DEPTHS, POSITION_WORDS, STEM_WORDS, ModuleWeights, ParseContext, SourceArch,
-                      SourceBlock, SourceFamily, SourceNet, describe_stages)
+                      SourceBlock, SourceFamily, SourceNet)
 from .modules import config_args, describe_args, module_args, sort_key, target_settings
 
 BN_EPS = 1e-5  # every source family trains with PyTorch's default BatchNorm epsilon
