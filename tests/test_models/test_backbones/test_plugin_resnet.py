@@ -17,6 +17,13 @@ def _eval(model):
     return model.eval()
 
 
+def _assert_same_outputs(ours, ref, x):
+    """Every output of ``ours`` on ``x`` equals ``ref``'s, to the bit."""
+    with torch.no_grad():
+        for a, b in zip(ours(x), ref(x)):
+            assert torch.equal(a, b)
+
+
 def _bottleneck_reference(block, x, after1=None, after2=None, after3=None):
     """The Bottleneck forward written out, with given functions at the plugin positions."""
     ident = (lambda t: t)
@@ -69,9 +76,7 @@ def test_without_plugins_is_mmdets_resnet(depth):
     ours.load_state_dict(ref.state_dict())
     _eval(ours)
     x = torch.randn(2, 3, 45, 37)
-    with torch.no_grad():
-        for a, b in zip(ours(x), ref(x)):
-            assert torch.equal(a, b)
+    _assert_same_outputs(ours, ref, x)
 
 
 @pytest.mark.parametrize('hw', [(1, 1), (3, 5), (7, 9)])
@@ -315,9 +320,7 @@ def test_identity_init_starts_as_the_plain_resnet(cls, depth, tmp_path):
     for mode in ('eval', 'train'):
         getattr(plain, mode)()
         getattr(plugged, mode)()
-        with torch.no_grad():
-            for a, b in zip(plugged(x), plain(x)):
-                assert torch.equal(a, b)
+        _assert_same_outputs(plugged, plain, x)
 
     # 2) A Pretrained checkpoint of the plain network (no plugin keys).
     path = tmp_path / 'plain.pth'
@@ -327,9 +330,7 @@ def test_identity_init_starts_as_the_plain_resnet(cls, depth, tmp_path):
     quiet_init(plugged)
     _eval(plugged)
     _eval(plain)
-    with torch.no_grad():
-        for a, b in zip(plugged(x), plain(x)):
-            assert torch.equal(a, b)
+    _assert_same_outputs(plugged, plain, x)
 
     # 3) Without identity_init the same plugins change the output.
     plugins_off = [dict(p, identity_init=False) for p in plugins]

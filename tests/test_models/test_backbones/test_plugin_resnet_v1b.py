@@ -3,7 +3,8 @@ import torch
 from mmseg.models.backbones import ResNet as SegResNet
 
 from mmattn import PluginResNetV1b
-from .test_plugin_resnet import CBAM_CFG, TWO_AT_ONE, _bottleneck_reference, _randomize_norms
+from .test_plugin_resnet import (CBAM_CFG, TWO_AT_ONE, _assert_same_outputs, _bottleneck_reference,
+                                 _randomize_norms)
 
 
 def test_is_mmsegs_plain_stem_resnet_with_the_same_keys():
@@ -17,9 +18,7 @@ def test_is_mmsegs_plain_stem_resnet_with_the_same_keys():
     net.eval()
     stock.eval()
     x = torch.randn(1, 3, 40, 40)
-    with torch.no_grad():
-        for a, b in zip(net(x), stock(x)):
-            assert torch.equal(a, b)
+    _assert_same_outputs(net, stock, x)
 
 
 def test_applies_every_plugin_in_order():

@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 from mmattn import SE, IdentityInit, PluginResNeXt
 from mmattn.models.utils import UnknownTypeError
 from ..test_utils.toy_plugins import Scale, Shift, quiet_init
-from .test_plugin_resnet import _bottleneck_reference, _eval, _randomize_norms
+from .test_plugin_resnet import _assert_same_outputs, _bottleneck_reference, _eval, _randomize_norms
 from .test_plugin_resnet import \
     test_norm_eval_freezes_the_backbone_norms_and_trains_the_plugin_norms as _norm_rule
 
@@ -31,9 +31,7 @@ def test_without_plugins_is_mmdets_resnext():
     ours.load_state_dict(ref.state_dict())
     _eval(ours)
     x = torch.randn(2, 3, 45, 37)
-    with torch.no_grad():
-        for a, b in zip(ours(x), ref(x)):
-            assert torch.equal(a, b)
+    _assert_same_outputs(ours, ref, x)
 
 
 def test_plugins_see_the_grouped_width_and_apply_in_order():
@@ -76,9 +74,7 @@ def test_identity_init_starts_as_the_plain_resnext(tmp_path):
     _eval(plain)
     _eval(plugged)
     x = torch.randn(1, 3, 40, 48)
-    with torch.no_grad():
-        for a, b in zip(plugged(x), plain(x)):
-            assert torch.equal(a, b)
+    _assert_same_outputs(plugged, plain, x)
 
 
 def _resnext_classes():
