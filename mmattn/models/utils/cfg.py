@@ -57,6 +57,23 @@ def _none_error(module: str, name: str, what: str, example: str) -> TypeError:
                      f'give a config dict such as {example}')
 
 
+def _is_given(module: str, name: str, cfg: object, allow_none: bool, what: str,
+              example: str) -> bool:
+    """False for an allowed None; True for a config dict whose type is registered.
+
+    Raises the TypeError of a None that is not allowed or of anything but a dict, and
+    :func:`lookup_type`'s error (the closest registered names) for an unknown type.
+    """
+    if cfg is None:
+        if allow_none:
+            return False
+        raise _none_error(module, name, what, example)
+    if not isinstance(cfg, dict):
+        raise _cfg_type_error(module, name, cfg, example)
+    lookup_type(module, cfg, name)
+    return True
+
+
 def _reason(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ''
     return f'{type(error).__name__}: {text}' if text else type(error).__name__
@@ -71,13 +88,8 @@ def check_act_cfg(module: str, name: str, cfg: object, allow_none: bool = False,
         ValueError: mmcv's builder cannot build it, or the layer does not map a
             tensor to one of the same shape.
     """
-    if cfg is None:
-        if allow_none:
-            return None
-        raise _none_error(module, name, 'an activation', example)
-    if not isinstance(cfg, dict):
-        raise _cfg_type_error(module, name, cfg, example)
-    lookup_type(module, cfg, name)  # an unknown type: named with the closest names
+    if not _is_given(module, name, cfg, allow_none, 'an activation', example):
+        return None
     try:
         with _on_cpu():
             layer = build_activation_layer(copy.deepcopy(cfg))
@@ -116,13 +128,8 @@ def check_norm_cfg(module: str, name: str, cfg: object, num_features: int,
             the layer cannot normalise inputs of ``layout`` (it raises or warns
             on them), or its output there does not depend on its input.
     """
-    if cfg is None:
-        if allow_none:
-            return None
-        raise _none_error(module, name, 'a norm', example)
-    if not isinstance(cfg, dict):
-        raise _cfg_type_error(module, name, cfg, example)
-    lookup_type(module, cfg, name)
+    if not _is_given(module, name, cfg, allow_none, 'a norm', example):
+        return None
     spatial, where = NORM_LAYOUTS[layout]
     allowed = (f'give a norm config that normalises {num_features}-channel {where}, '
                f'such as {example}')
@@ -177,12 +184,9 @@ def check_conv_cfg(module: str, name: str, cfg: object) -> Optional[dict]:
         TypeError: ``cfg`` is neither None nor a dict.
         ValueError: mmcv cannot build a 2D convolution from it.
     """
-    if cfg is None:
-        return None
     example = "dict(type='Conv2d')"
-    if not isinstance(cfg, dict):
-        raise _cfg_type_error(module, name, cfg, example)
-    lookup_type(module, cfg, name)
+    if not _is_given(module, name, cfg, True, 'a convolution', example):
+        return None
     try:
         with _on_cpu(), torch.no_grad():
             layer = build_conv_layer(copy.deepcopy(cfg), 2, 2, 3, padding=1)
