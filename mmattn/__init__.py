@@ -3,13 +3,17 @@
 Importing mmattn registers every module in mmengine's root ``MODELS`` registry,
 so configs of mmdet and mmseg can name them by type (see ``mmattn.registry``).
 """
-from .compat import apply_compat
-from .models import *  # noqa: F401,F403
-from .models import __all__ as _models_all
-from .registry import MODELS, ROOT_MODELS, list_attention_modules  # noqa: F401
-from .version import __version__, version_info  # noqa: F401
+from .compat import apply_compat, check_stack
 
-# torch >= 2.6 refuses mmengine's checkpoints under weights_only=True; see mmattn.compat.
+# An unsupported torch, or a numpy it cannot use: one sentence now, not an error in a forward.
+check_stack()
+
+from .models import *  # noqa: F401,F403,E402
+from .models import __all__ as _models_all  # noqa: E402
+from .registry import MODELS, ROOT_MODELS, list_attention_modules  # noqa: F401,E402
+from .version import __version__, version_info  # noqa: F401,E402
+
+# What the import changes outside mmattn, and why: mmattn.compat.
 apply_compat()
 
 __all__ = ['__version__', 'version_info', 'MODELS', 'ROOT_MODELS', 'list_attention_modules'

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmattn.compat import cond, is_exporting
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_choice, check_feature_map,
                      check_positive_int)
@@ -159,10 +160,10 @@ class DANetPAM(BaseModule):
                             self.value_conv.weight]).flatten(1)
         bias = torch.cat([self.query_conv.bias, self.key_conv.bias, self.value_conv.bias])
         qkv = F.linear(x.flatten(2).transpose(1, 2), weight, bias)  # [B, N, 2D + C]
-        if self.impl == 'auto' and torch.compiler.is_exporting():
+        if self.impl == 'auto' and is_exporting():
             # torch.export: both paths stay in the program and the size picks one
             # at run time (a Python branch would guard the export size's side).
-            out = torch.cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
+            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
         elif self._use_sdpa(N):
             out = self._sdpa(qkv)
         else:

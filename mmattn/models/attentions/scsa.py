@@ -10,6 +10,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmattn.compat import is_exporting, sym_min
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, build_norm, check_choice, check_feature_map,
                      check_int_sequence, check_positive_int, check_probability, norm_forward)
@@ -33,9 +34,9 @@ def _windows(length: Union[int, Tensor], window: int) -> Tuple[Union[int, Tensor
     if isinstance(length, Tensor):
         k = torch.clamp(length, max=window)
         return length // k, k
-    k = torch.sym_min(length, window)
+    k = sym_min(length, window)
     n = length // k
-    if torch.compiler.is_exporting():
+    if is_exporting():
         n = torch.scalar_tensor(n, dtype=torch.long).item()
         torch._check(n >= 1)
         torch._check(n * k <= length)

@@ -14,6 +14,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from mmattn.compat import is_compiling
+
 
 def check_positive_int(module: str, name: str, value: object) -> int:
     """Return ``value`` if it is an int >= 1, else raise naming module and argument.
@@ -120,7 +122,7 @@ def sizes_are_symbolic() -> bool:
     sizes that may vary (batch, height, width) are skipped there; checks of
     static ones (the channels) and of dtypes still run.
     """
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+    return torch.jit.is_tracing() or is_compiling()
 
 
 def check_tensor(module: str, x: object, name: str = 'input') -> None:
