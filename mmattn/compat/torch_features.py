@@ -14,7 +14,8 @@ torch.compiler.is_exporting   dynamic ``torch.export`` is refused             2.
 torch.export.Dim              dynamic ``torch.export`` is refused             2.2
 torch.cond                    only reached while exporting (see above)        2.3
 add_safe_globals              nothing to allow: ``torch.load`` there does     2.4
-                              not default to ``weights_only=True``
+                              not default to ``weights_only=True`` (2.6)
+fused CPU SDPA kernel         the math path (memory quadratic in H*W)         2.2
 ONNX exporter's ``dynamo=``   the TorchScript exporter is the only one        2.5
 get_autocast_dtype            ``get_autocast_cpu_dtype``/``_gpu_dtype``        2.4
 CPU float16 kernels           pure float16 on the CPU is refused              after 2.1.2
@@ -34,7 +35,8 @@ import torch
 
 __all__ = [
     'TorchFeatureError', 'FEATURES', 'missing', 'require', 'is_compiling', 'is_exporting',
-    'cond', 'sym_min', 'export_dim', 'onnx_export', 'autocast_dtype', 'cpu_float16',
+    'cond', 'sym_min', 'export_dim', 'onnx_export', 'scaled_dot_product_attention',
+    'autocast_dtype', 'cpu_float16',
     'cpu_autocast_dtypes', 'torch_load', 'add_safe_globals'
 ]
 
@@ -84,6 +86,25 @@ def _probe_cpu_autocast_float16() -> bool:
             return False
 
 
+@functools.lru_cache(maxsize=None)
+def _probe_weights_only_default() -> bool:
+    """Whether ``torch.load`` without ``weights_only`` refuses a pickled class (torch >= 2.6)."""
+    import io
+    import pickle
+    buffer = io.BytesIO()
+    torch.save({'probe': _Probe()}, buffer)
+    buffer.seek(0)
+    try:
+        torch.load(buffer)
+    except pickle.UnpicklingError:
+        return True
+    return False
+
+
+class _Probe:
+    """A class no allow-list names (for :func:`_probe_weights_only_default`)."""
+
+
 # name -> (detector, what it enables, which torch has it: words for the user, never compared;
 # for the CPU float16 kernels the first release was not measured, only that 2.1.2 lacks them)
 FEATURES: Dict[str, Tuple[Callable[[], bool], str, str]] = {
@@ -103,6 +124,12 @@ FEATURES: Dict[str, Tuple[Callable[[], bool], str, str]] = {
                              'a torch newer than 2.1.2'),
     'add_safe_globals': (lambda: _has('torch.serialization.add_safe_globals'),
                          'torch.serialization.add_safe_globals', 'torch >= 2.4'),
+    'weights_only by default': (_probe_weights_only_default,
+                                "torch.load's weights_only=True default", 'torch >= 2.6'),
+    'cpu fused sdpa': (
+        lambda: hasattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu'),
+        'the fused CPU kernel of scaled_dot_product_attention (memory linear in the sequence '
+        'length)', 'torch >= 2.2'),
 }
 
 
@@ -167,6 +194,28 @@ def onnx_export(model: Any, args: Any, f: Any, **kwargs: Any) -> Any:
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs.setdefault('dynamo', False)
     return torch.onnx.export(model, args, f, **kwargs)
+
+
+def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                 attn_mask: Optional[torch.Tensor] = None,
+                                 dropout_p: float = 0.0,
+                                 scale: Optional[float] = None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` (``scale=`` needs torch >= 2.1, mmattn's floor).
+
+    Under ONNX export the same function is written out (``softmax(q k^T * scale + mask) v``):
+    torch 2.1's exporter stops on an explicit ``scale`` (its symbolic hands the float to a
+    tensor constant: ``z_(): incompatible function arguments``), and opset 17 has no attention
+    operator, so the exported graph is this decomposition on every torch anyway.
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return torch.nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
+    scale = query.shape[-1]**-0.5 if scale is None else scale
+    scores = torch.matmul(query, key.transpose(-2, -1)) * scale
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float('-inf')) if attn_mask.dtype == torch.bool \
+            else scores + attn_mask
+    return torch.matmul(scores.softmax(-1), value)
 
 
 def autocast_dtype(device_type: str) -> torch.dtype:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmattn.compat import cond, is_exporting
+from mmattn.compat import cond, is_exporting, scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_choice, check_feature_map,
                      check_positive_int)
@@ -211,7 +211,7 @@ class DANetPAM(BaseModule):
         v = v.unflatten(-1, (h, w)).transpose(1, 2)  # [B, h, N, w]
         q = q.unsqueeze(1).expand(B, h, N, w)  # views: one q/k for every head
         k = k.unsqueeze(1).expand(B, h, N, w)
-        out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # [B, h, N, w]
+        out = scaled_dot_product_attention(q, k, v, scale=1.0)  # [B, h, N, w]
         return out.transpose(1, 2).flatten(2)[..., :C]  # [B, N, C]
 
 

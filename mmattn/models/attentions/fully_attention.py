@@ -7,11 +7,11 @@ from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmattn.compat import scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
 from ..utils import (MapSpec, accumulation_dtype, check_act_cfg, check_feature_map, check_norm_cfg,
                      check_positive_int, conv_module_forward)
@@ -116,8 +116,8 @@ class FullyAttention(BaseModule):
         # Keys: the sample's contexts, shared by its columns (rows) as broadcast views.
         keys_h = ctx_h.transpose(1, 2).unsqueeze(1).contiguous().expand(B, W, C, H)
         keys_w = ctx_w.transpose(1, 2).unsqueeze(1).contiguous().expand(B, H, C, W)
-        aug_h = F.scaled_dot_product_attention(cols, keys_h.to(cols.dtype), cols, scale=1.0)
-        aug_w = F.scaled_dot_product_attention(rows, keys_w.to(rows.dtype), rows, scale=1.0)
+        aug_h = scaled_dot_product_attention(cols, keys_h.to(cols.dtype), cols, scale=1.0)
+        aug_w = scaled_dot_product_attention(rows, keys_w.to(rows.dtype), rows, scale=1.0)
         aug = aug_h.permute(0, 2, 3, 1) + aug_w.permute(0, 2, 1, 3)  # [B, C, H, W]
         out = conv_module_forward(self.conv, x + self.gamma.to(aug.dtype) * aug)
         if out.requires_grad:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmattn.compat import scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
 from ..utils import (MapSpec, accumulation_dtype, check_feature_map, check_positive_int,
                      check_probability, check_tensor)
@@ -49,7 +50,7 @@ def attend(q: Tensor,
         dead = attention_mask.all(-1, keepdim=True)  # [..., nq, 1]
         attention_mask = attention_mask & ~dead
     if attention_weights is None:
-        out = F.scaled_dot_product_attention(
+        out = scaled_dot_product_attention(
             q, k, v, attn_mask=None if attention_mask is None else ~attention_mask,
             dropout_p=dropout_p, scale=scale)
     else:
@@ -172,7 +173,7 @@ class MultiHeadSelfAttention2d(BaseModule):
         B, C, H, W = x.shape
         N = H * W
         q, k, v = self._qkv(x)  # [B, heads, N, C/heads] each
-        out = F.scaled_dot_product_attention(
+        out = scaled_dot_product_attention(
             q, k, v, dropout_p=self.attn_drop if self.training else 0.)
         out = self.proj(out.transpose(1, 2).reshape(B, N, C))  # [B, N, C]
         out = self.proj_drop(out).transpose(1, 2).reshape(B, C, H, W)  # a view of [B, N, C]

@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from mmattn.compat import is_compiling
+from mmattn.compat import TorchFeatureError, is_compiling, missing
 
 
 def check_positive_int(module: str, name: str, value: object) -> int:
@@ -130,13 +130,22 @@ def check_tensor(module: str, x: object, name: str = 'input') -> None:
 
     Integer and bool tensors would be truncated by the modules' weights and
     gates; complex ones would lose their imaginary part. The rule is the same
-    for every module (and for every input of modules with several).
+    for every module (and for every input of modules with several). A float16
+    tensor on the CPU of a torch without float16 CPU kernels (2.1) raises
+    :class:`~mmattn.compat.TorchFeatureError`.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f'{module}: {name} must be a torch.Tensor, got {type(x).__name__}')
     if not torch.is_floating_point(x):
         raise TypeError(f'{module}: {name} must be a real floating-point tensor (float16, '
                         f'bfloat16, float32 or float64), got dtype {x.dtype}')
+    if x.dtype == torch.float16 and x.device.type == 'cpu':
+        # torch 2.1 has no float16 CPU kernels: one sentence, not "slow_conv2d_cpu" not
+        # implemented for 'Half' from somewhere inside the module.
+        reason = missing('cpu float16')
+        if reason is not None:
+            raise TorchFeatureError(f'{module}: {name} is float16 on the CPU, and {reason}; '
+                                    'use bfloat16 or float32 on the CPU')
 
 
 def check_feature_map(module: str, x: Tensor, channels: int) -> None:

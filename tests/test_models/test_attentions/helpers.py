@@ -13,6 +13,9 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmattn.compat import onnx_export
+from tests.conftest import cpu_half_dtypes
+
 NORM_LAYERS = (_BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
@@ -102,7 +105,7 @@ def check_layouts_dtypes_and_trace(module, x):
         traced = torch.jit.trace(module, x)
         x3 = torch.randn(3, *x.shape[1:])
         torch.testing.assert_close(traced(x3), module(x3))
-        for dtype in (torch.float16, torch.bfloat16):
+        for dtype in cpu_half_dtypes():
             big = module.to(dtype)(x.to(dtype) * 1e3)
             assert big.dtype == dtype and torch.isfinite(big).all()
             torch.testing.assert_close(module(x.to(dtype)).float(), y, rtol=0.05, atol=0.05)
@@ -123,9 +126,8 @@ def check_trace_and_onnx(module, x, x2=None):
         torch.testing.assert_close(traced(x), module(x))
         torch.testing.assert_close(traced(x2), module(x2), rtol=1e-4, atol=1e-5)
         buf = io.BytesIO()
-        torch.onnx.export(module, (x, ), buf, opset_version=17, dynamo=False,
-                          input_names=['x'], output_names=['y'],
-                          dynamic_axes={'x': {0: 'b', 2: 'h', 3: 'w'}})
+        onnx_export(module, (x, ), buf, opset_version=17, input_names=['x'], output_names=['y'],
+                    dynamic_axes={'x': {0: 'b', 2: 'h', 3: 'w'}})
     session = ort.InferenceSession(buf.getvalue())
     for inp in (x, x2):
         (out, ) = session.run(None, {'x': inp.numpy()})

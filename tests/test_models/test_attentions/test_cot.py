@@ -3,6 +3,7 @@ import torch
 
 from mmattn import CoTAttention
 from mmattn.analysis.baselines import BASELINES
+from tests.conftest import cpu_half_dtypes
 from .helpers import (check_batch_independent_and_backward, check_in_bottleneck_and_fpn,
                       check_same_as_baseline, check_trace_and_onnx, naive_bn, naive_grouped_conv,
                       randomize)
@@ -73,7 +74,7 @@ def test_cot_softmax_is_stable_in_half_precision():
     with torch.no_grad():
         ref = m(x)
         assert torch.isfinite(ref).all()
-        for dtype in (torch.float16, torch.bfloat16):
+        for dtype in cpu_half_dtypes():
             y = m.to(dtype)(x.to(dtype))
             assert y.dtype == dtype and torch.isfinite(y).all()
             m.float()

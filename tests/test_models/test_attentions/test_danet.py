@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmattn import DANetCAM, DANetPAM, DualAttention
 from mmattn.analysis.baselines import BASELINES
 from mmattn.models.attentions import danet as danet_module
+from tests.conftest import skip_unless
 from .helpers import (check_batch_independent_and_backward, check_low_precision_copy,
                       check_trace_and_onnx)
 
@@ -129,6 +130,7 @@ def _aten_ops(fn):
 
 @pytest.mark.parametrize('channels', [16, 300])
 def test_pam_sdpa_takes_the_fused_kernel(channels):
+    skip_unless('cpu fused sdpa')
     pam = _randomize(DANetPAM(channels, impl='sdpa')).train()
     x = torch.randn(2, channels, 5, 6, requires_grad=True)
     ops = _aten_ops(lambda: pam(x).sum().backward())
@@ -185,6 +187,8 @@ def test_baseline_has_same_state_dict_and_outputs(type_name, shape, kwargs):
     ('DANetCAM', {}), ('DANetPAM', dict(impl='plain')), ('DANetPAM', dict(impl='sdpa')),
     ('DualAttention', {})])
 def test_large_inputs_stay_finite_in_low_precision(type_name, kwargs, dtype):
+    if dtype == torch.float16:
+        skip_unless('cpu float16')
     module = danet_module.__dict__[type_name](16, **kwargs)
     for name, p in module.named_parameters():
         nn.init.constant_(p, 0.5) if name.endswith('gamma') else nn.init.normal_(p, std=0.1)

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 
 from mmattn import FullyAttention
 from mmattn.analysis.baselines import BASELINES
+from tests.conftest import skip_unless
 from .helpers import (check_batch_independent_and_backward, check_low_precision_copy,
                       check_trace_and_onnx)
 
@@ -103,6 +104,8 @@ def test_parameter_count_and_cfgs():
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_low_precision_large_inputs_finite(dtype):
+    if dtype == torch.float16:
+        skip_unless('cpu float16')
     m = _randomize(FullyAttention(16), gamma=0.5)
     # Inputs of 1e3: energies ~1e7, inf in fp16.
     check_low_precision_copy(m, dtype, (2, 16, 9, 11), tol=0.05)
@@ -117,6 +120,7 @@ def test_channels_last_and_backward():
 
 
 def test_uses_the_fused_kernel():
+    skip_unless('cpu fused sdpa')
     from torch.profiler import ProfilerActivity, profile
     m = _randomize(FullyAttention(16)).train()
     x = torch.randn(2, 16, 5, 7, requires_grad=True)

@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 
 from mmattn import GatedTemporalConv
+from mmattn.compat import onnx_export
+from tests.conftest import cpu_half_dtypes
 from .helpers import randomize
 
 
@@ -116,15 +118,15 @@ def test_gtc_low_precision_trace_and_onnx(seq_len):
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         ref = m(x)
-        for dtype in (torch.float16, torch.bfloat16):
+        for dtype in cpu_half_dtypes():
             y = m.to(dtype)(x.to(dtype) * 1e3)
             m.float()
             assert y.dtype == dtype and torch.isfinite(y).all()
         x2 = torch.randn(3, 8, 5, 16)
         torch.testing.assert_close(torch.jit.trace(m, x)(x2), m(x2))
         buf = io.BytesIO()
-        torch.onnx.export(m, (x, ), buf, opset_version=17, dynamo=False, input_names=['x'],
-                          output_names=['y'], dynamic_axes={'x': {0: 'b', 2: 'n'}})
+        onnx_export(m, (x, ), buf, opset_version=17, input_names=['x'],
+                    output_names=['y'], dynamic_axes={'x': {0: 'b', 2: 'n'}})
     session = ort.InferenceSession(buf.getvalue())
     for inp in (x, x2):
         (out, ) = session.run(None, {'x': inp.numpy()})

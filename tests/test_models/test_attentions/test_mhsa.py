@@ -9,6 +9,8 @@ from mmengine.model import BaseModule
 
 from mmattn import (MultiHeadSelfAttention2d, ScaledDotProductAttention,
                     SimplifiedScaledDotProductAttention)
+from mmattn.compat import onnx_export
+from tests.conftest import cpu_half_dtypes
 from .helpers import (check_batch_independent_and_backward, check_in_bottleneck_and_fpn,
                       check_trace_and_onnx, randomize)
 
@@ -127,7 +129,7 @@ def test_mhsa2d_batch_independent_channels_last_low_precision():
     with torch.no_grad():
         big = x * 1e3
         assert torch.isfinite(m(big)).all()
-        for dtype in (torch.float16, torch.bfloat16):
+        for dtype in cpu_half_dtypes():
             out = m.to(dtype)(big.to(dtype))
             m.float()
             assert out.dtype == dtype and torch.isfinite(out).all()
@@ -229,7 +231,7 @@ def test_sequence_forms_low_precision():
     with torch.no_grad():
         ref = m(x, x, x, attention_mask=mask)
         assert torch.isfinite(ref).all()
-        for dtype in (torch.float16, torch.bfloat16):
+        for dtype in cpu_half_dtypes():
             m.to(dtype)
             for weights in (None, torch.rand(9, 9, dtype=dtype)):
                 out = m(x.to(dtype), x.to(dtype), x.to(dtype), attention_mask=mask,
@@ -253,8 +255,8 @@ def test_sequence_form_trace_and_onnx(use_weights):
         ref = m(*args)
         torch.testing.assert_close(torch.jit.trace(m, args)(*args), ref)
         buf = io.BytesIO()
-        torch.onnx.export(m, args, buf, opset_version=17, dynamo=False, input_names=names,
-                          output_names=['out'])
+        onnx_export(m, args, buf, opset_version=17, input_names=names,
+                    output_names=['out'])
     feeds = {n: a.numpy() for n, a in zip(names, args)}
     (out, ) = ort.InferenceSession(buf.getvalue()).run(None, feeds)
     torch.testing.assert_close(torch.from_numpy(out), ref, rtol=1e-4, atol=1e-5)

@@ -8,6 +8,7 @@ import torch.nn as nn
 from mmattn.models.utils import (build_act, build_norm, check_act_cfg, check_conv_cfg,
                                  check_int_sequence, check_norm_cfg, check_number,
                                  check_probability, check_tensor)
+from tests.conftest import cpu_half_dtypes
 
 
 @pytest.mark.parametrize('cfg,error,match', [
@@ -120,5 +121,5 @@ def test_numbers_and_sequences():
 def test_tensor_rule(x, match):
     with pytest.raises(TypeError, match=match):
         check_tensor('M', x)
-    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+    for dtype in cpu_half_dtypes() + (torch.float32, torch.float64):
         check_tensor('M', torch.ones(2, dtype=dtype))
