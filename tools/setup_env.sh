@@ -216,43 +216,7 @@ else
 fi
 
 step 8 "check: every part of the stack imports"
-"$PY" - <<'PYEOF'
-import sys
-import warnings
-
-parts = {}
-try:
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        import numpy
-        import torch
-        torch.from_numpy(numpy.zeros(1))
-        parts['torch'] = torch.__version__
-        parts['numpy'] = numpy.__version__
-        import mmengine
-        parts['mmengine'] = mmengine.__version__
-        import mmcv
-        from mmcv.ops import nms, RoIAlign  # noqa: F401
-        parts['mmcv'] = mmcv.__version__
-        import mmdet
-        import mmseg
-        parts['mmdet'], parts['mmseg'] = mmdet.__version__, mmseg.__version__
-        import mmattn
-        from mmengine.registry import MODELS
-        assert MODELS.get('SE') is not None, 'SE is not registered'
-        parts['mmattn'] = mmattn.__version__
-        for optional in ('torchvision', 'timm', 'mmpretrain'):
-            try:
-                parts[optional] = __import__(optional).__version__
-            except ImportError:
-                pass
-except Exception as error:  # one sentence: which part, and why
-    done = ', '.join(f'{k} {v}' for k, v in parts.items()) or 'nothing'
-    print(f'    the stack does not import: {type(error).__name__}: {error} '
-          f'(imported before it: {done})', file=sys.stderr)
-    sys.exit(1)
-print('    ' + ' | '.join(f'{k} {v}' for k, v in parts.items()))
-PYEOF
+"$PY" "$ROOT/tools/check_stack.py"
 CURRENT='done'
 echo
 echo "make setup: done. Activate with: source ${VENV#$ROOT/}/bin/activate"
