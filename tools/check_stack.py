@@ -41,8 +41,13 @@ def check() -> int:
     except Exception as error:
         done = ', '.join(f'{k} {v}' for k, v in parts.items()) or 'nothing'
         first = str(error).splitlines()[0] if str(error) else ''
+        why = ''
+        if 'undefined symbol' in first and 'mmcv' in first:
+            why = (f"; mmcv's compiled ops were built against another torch than torch "
+                   f"{parts.get('torch', '?')}: rebuild mmcv for this one (make setup keeps one "
+                   'mmcv wheel per torch in ~/.cache/mmattn/wheels)')
         print(f'    the stack does not import: {type(error).__name__}: {first} '
-              f'(imported before it: {done})', file=sys.stderr)
+              f'(imported before it: {done}){why}', file=sys.stderr)
         return 1
     print('    ' + ' | '.join(f'{k} {v}' for k, v in parts.items()))
     return 0

@@ -31,3 +31,4 @@ def test_a_part_that_does_not_import_fails_with_a_sentence():
     assert 'the stack does not import: ImportError' in result.stderr
     assert 'undefined symbol' in result.stderr
     assert 'imported before it: torch' in result.stderr and 'mmengine' in result.stderr
+    assert 'built against another torch than torch' in result.stderr
