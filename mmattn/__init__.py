@@ -10,7 +10,7 @@ check_stack()
 
 from .models import *  # noqa: F401,F403,E402
 from .models import __all__ as _models_all  # noqa: E402
-from .registry import MODELS, ROOT_MODELS, list_attention_modules  # noqa: F401,E402
+from .registry import MODELS, ROOT_MODELS  # noqa: F401,E402
 from .version import __version__, version_info  # noqa: F401,E402
 
 # What the import changes outside mmattn, and why: mmattn.compat.

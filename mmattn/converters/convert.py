@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from torch import Tensor
 
+from mmattn.config import to_python
 from .io import check_output_path, load_checkpoint_file, save_converted
 from .layouts import get_arch, get_family
 from .resnet import (arch_backbone, build_backbone, check_arch, describe_target,
@@ -55,7 +56,6 @@ class ConversionReport:
 
     def lines(self) -> List[str]:
         """The report as printed by the converter scripts."""
-        from mmattn.sweep.configs import to_python
         out = [f'source: {self.source}' + (f' ({self.arch})' if self.arch else ''),
                f'target: {self.target} ({self.scope}), {self.modules}',
                f'backbone: {to_python(self.backbone)}']

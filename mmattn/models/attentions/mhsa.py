@@ -9,13 +9,12 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.compat import scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
-from ..utils import (MapSpec, accumulation_dtype, check_feature_map, check_positive_int,
-                     check_probability, check_tensor)
+from ..utils import MapSpec, accumulation_dtype, check_positive_int, check_probability, check_tensor
+from .base import STAGE_4, AttentionBase, AttentionModule
 
 
 def attend(q: Tensor,
@@ -68,7 +67,7 @@ def attend(q: Tensor,
 
 
 @ROOT_MODELS.register_module()
-class MultiHeadSelfAttention2d(BaseModule):
+class MultiHeadSelfAttention2d(AttentionModule):
     """Multi-head self-attention over the positions of a feature map.
 
     The ``H * W`` positions become tokens of width C; a Linear maps them to
@@ -103,6 +102,13 @@ class MultiHeadSelfAttention2d(BaseModule):
             config. Default: None.
     """
 
+    paper = 'multi-head self-attention as in BoTNet, CVPR 2021'
+    paper_url = 'https://arxiv.org/abs/2101.11605'
+    short_name = 'mhsa'
+    family = 'mhsa'
+    default_position = 'after_conv2'
+    default_stages = STAGE_4
+    position_note = "BoTNet's placement: in place of the 3x3 conv of the last stage"
     _abbr_ = 'mhsa'
     # The attention rows of chosen query pixels, per head, derived from the module's
     # input (source '': the forward's input) by query_attention.
@@ -118,9 +124,8 @@ class MultiHeadSelfAttention2d(BaseModule):
                  residual: bool = True,
                  zero_init: Optional[bool] = None,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        name = 'MultiHeadSelfAttention2d'
-        self.in_channels = check_positive_int(name, 'in_channels', in_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        name = self.name
         self.num_heads = check_positive_int(name, 'num_heads', num_heads)
         if in_channels % num_heads:
             raise ValueError(f'{name}: in_channels={in_channels} must be divisible by '
@@ -169,7 +174,7 @@ class MultiHeadSelfAttention2d(BaseModule):
         return attn.view(B, self.num_heads, -1, H, W)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('MultiHeadSelfAttention2d', x, self.in_channels)
+        self.check_input(x)
         B, C, H, W = x.shape
         N = H * W
         q, k, v = self._qkv(x)  # [B, heads, N, C/heads] each
@@ -185,7 +190,7 @@ class MultiHeadSelfAttention2d(BaseModule):
 
 
 @ROOT_MODELS.register_module()
-class ScaledDotProductAttention(BaseModule):
+class ScaledDotProductAttention(AttentionBase):
     """Multi-head scaled dot-product attention on sequences ``(B, N, d_model)``.
 
     ``h`` heads of query/key width ``d_k`` and value width ``d_v`` (Linear
@@ -204,6 +209,10 @@ class ScaledDotProductAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Attention Is All You Need, NeurIPS 2017'
+    paper_url = 'https://arxiv.org/abs/1706.03762'
+    short_name = 'sdpa'
+    family = 'mhsa'
     _abbr_ = 'sdpa'
     _layout_ = 'BNC'
 
@@ -215,7 +224,7 @@ class ScaledDotProductAttention(BaseModule):
                  dropout: float = 0.1,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        name = 'ScaledDotProductAttention'
+        name = self.name
         self.d_model = check_positive_int(name, 'd_model', d_model)
         self.d_k = check_positive_int(name, 'd_k', d_k)
         self.d_v = check_positive_int(name, 'd_v', d_v)
@@ -234,7 +243,7 @@ class ScaledDotProductAttention(BaseModule):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences('ScaledDotProductAttention', self.d_model, queries, keys, values,
+        _check_sequences(self.name, self.d_model, queries, keys, values,
                          attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
@@ -247,7 +256,7 @@ class ScaledDotProductAttention(BaseModule):
 
 
 @ROOT_MODELS.register_module()
-class SimplifiedScaledDotProductAttention(BaseModule):
+class SimplifiedScaledDotProductAttention(AttentionBase):
     """Multi-head scaled dot-product attention without query, key and value maps.
 
     The inputs are split into ``h`` heads of ``d_model / h`` channels as they
@@ -262,6 +271,10 @@ class SimplifiedScaledDotProductAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Attention Is All You Need, NeurIPS 2017'
+    paper_url = 'https://arxiv.org/abs/1706.03762'
+    short_name = 'ssdpa'
+    family = 'mhsa'
     _abbr_ = 'ssdpa'
     _layout_ = 'BNC'
 
@@ -271,7 +284,7 @@ class SimplifiedScaledDotProductAttention(BaseModule):
                  dropout: float = 0.1,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        name = 'SimplifiedScaledDotProductAttention'
+        name = self.name
         self.d_model = check_positive_int(name, 'd_model', d_model)
         self.h = check_positive_int(name, 'h', h)
         if d_model % h:
@@ -288,7 +301,7 @@ class SimplifiedScaledDotProductAttention(BaseModule):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences('SimplifiedScaledDotProductAttention', self.d_model, queries, keys,
+        _check_sequences(self.name, self.d_model, queries, keys,
                          values, attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]

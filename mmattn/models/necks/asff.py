@@ -106,6 +106,10 @@ class ASFF(BaseModule):
     """
 
     # The fusion weights of each target level (the i-th call of the probe is level i).
+    paper = 'Learning Spatial Fusion for Single-Shot Object Detection, 2019'
+    paper_url = 'https://arxiv.org/abs/1911.09516'
+    short_name = 'asff'
+    family = 'asff'
     _maps_ = {'fusion_weights': MapSpec('fusion_weights', 'BLHW', 'spatial', 'softmax', 'L',
                                         series='split', series_name='from level')}
 
