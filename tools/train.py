@@ -5,7 +5,7 @@
         [--launcher {none,pytorch,slurm,mpi}]
 
 Every flag of mmdet's (3.3) and mmseg's (1.2) tools/train.py, plus ``--attention``
-(e.g. ``--attention SE:after_conv3:0111 ECA:after_conv2``; see mmattn/sweep/derive.py).
+(e.g. ``--attention SE:after_conv3:0111 ECA:after_conv2``; see mmattn/config/spec.py).
 """
 import argparse
 

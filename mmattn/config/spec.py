@@ -17,7 +17,8 @@ A module spec is ``TYPE[(ARGS)][:POSITION[:STAGES]]``:
 
   - ``after_conv1``, ``after_conv2``, ``after_conv3``: inside every chosen block
     of a ResNet-family backbone (BasicBlock: conv1 and conv2 only). The
-    backbone becomes its plugin-capable form (:data:`PLUGIN_FORMS`): mmdet's
+    backbone becomes its plugin-capable form
+    (:data:`~mmattn.config.derive.PLUGIN_FORMS`): mmdet's
     ``ResNet``/``ResNetV1d`` -> ``PluginResNet``, ``ResNeXt`` ->
     ``PluginResNeXt``, mmseg's ``ResNetV1c``/``ResNetV1d`` -> ``PluginResNetV1c``/
     ``PluginResNetV1d``, its ``ResNet``/``ResNeXt`` -> ``PluginResNetV1b``/
@@ -28,10 +29,11 @@ A module spec is ``TYPE[(ARGS)][:POSITION[:STAGES]]``:
     ``AttentionNeck``; the position of a neck module such as ``ASFF``, which is
     appended to the neck (a neck list).
 
-  Left out: the paper's position (:data:`~mmattn.sweep.positions.PAPER_PLACEMENTS`)
-  on a ResNet-family backbone, ``after_stage`` on any other.
+  Left out: the module's default position (its class's facts,
+  :func:`~mmattn.config.paper_placements`) on a ResNet-family backbone, ``after_stage`` on
+  any other.
 - ``STAGES``: one digit 0/1 per ResNet stage, backbone output or neck level, e.g.
-  ``0111``. Left out: the paper's stages (on a backbone that is no ResNet, aligned at
+  ``0111``. Left out: the module's default stages (on a backbone that is no ResNet, aligned at
   its last output: ``0001`` is its last output, ``0111`` its last three); every
   neck level.
 """

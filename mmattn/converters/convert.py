@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from torch import Tensor
 
 from mmattn.config import to_python
+from mmattn.version import __version__
 from .io import check_output_path, load_checkpoint_file, save_converted
 from .layouts import get_arch, get_family
 from .resnet import (arch_backbone, build_backbone, check_arch, describe_target,
@@ -187,8 +188,7 @@ def convert_checkpoint(src: str,
     out, report = convert_state_dict(
         state, family, arch=arch, meta=meta, backbone=backbone, scope=scope, task=task,
         source_name=f'{osp.basename(src)}', target_name=target_name)
-    import mmattn
-    save_converted(out, dict(converter=f'mmattn {mmattn.__version__}', source=osp.basename(src),
+    save_converted(out, dict(converter=f'mmattn {__version__}', source=osp.basename(src),
                              family=family, arch=report.arch, scope=report.scope,
                              backbone=_plain(report.backbone)), dst, force)
     return report

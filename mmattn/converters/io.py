@@ -16,14 +16,16 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from mmattn.compat import apply_compat
+
 SUFFIXES = ('.pth', '.pth.tar', '.pt', '.tar', '.ckpt', '.bin', '.safetensors')
 _NESTED_KEYS = ('state_dict', 'model', 'module')
 
 
 def _torch_load(path: str) -> Any:
     # weights_only=True: a checkpoint from the internet must not run code. mmattn's
-    # compat shim (applied on import) lets mmengine checkpoints through.
-    import mmattn  # noqa: F401  (applies mmattn.compat)
+    # allow-list lets mmengine checkpoints through.
+    apply_compat()
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError of a truncated zip, ...

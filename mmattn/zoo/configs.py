@@ -11,10 +11,8 @@ trained with them (:data:`~mmattn.zoo.pretrained.PRETRAINED_ZOO`) also get ``-in
 configs that start from the converted checkpoint; ASFF has its RetinaNet and YOLOv3 configs.
 ``tools/misc/gen_configs.py`` writes them (and each folder's ``README.md`` and
 ``metafile.yml``, :mod:`mmattn.zoo.docs`); a test checks the checked-in files equal
-:func:`zoo_files`.
+:func:`mmattn.zoo.zoo_files`.
 """
-import os
-import os.path as osp
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 from mmattn.config import (CUSTOM_IMPORTS, LINE_LENGTH, Placement, Stages, comment_lines,
@@ -142,7 +140,7 @@ model = dict(
 """
 
 
-def plugin(module_type: str, position: str, stages: Sequence[bool]) -> dict:
+def _plugin(module_type: str, position: str, stages: Sequence[bool]) -> dict:
     """One entry of a ResNet's ``plugins`` list."""
     return dict(cfg=dict(type=module_type), stages=tuple(bool(s) for s in stages),
                 position=position)
@@ -167,7 +165,7 @@ def _module_config(model: ZooModel, module_type: str, place: Placement,
     comment = (f'{model.title} with {where}: the position of its paper ({place.paper}); '
                f'{model.stage_note[place.stages]}. {IDENTITY_NOTE} {GENERATED_NOTE}')
     path = f'{family}/{model.name.format(abbr=place.short_name)}.py'
-    plugins = [dict(plugin(module_type, place.position, place.stages), identity_init=True)]
+    plugins = [dict(_plugin(module_type, place.position, place.stages), identity_init=True)]
     text = (f'{comment_lines(comment)}_base_ = {model.base!r}\n\n{CUSTOM_IMPORTS}\n\n'
             + render_model(dict(backbone=dict(type=model.backbone, plugins=plugins))))
     return ZooConfig(path, text, module_type, family, model.base, where,
@@ -212,6 +210,53 @@ def _pretrained_config(model: ZooModel, module_type: str, source: PretrainedSour
                      model.dataset)
 
 
+EVERY_ATTENTION = 'demo/retinanet_r18-every-attention_fpn-asff_300i_toy-coco.py'
+
+
+def every_attention_config() -> str:
+    """The demo's RetinaNet R-18 with every registered 2D module and ASFF: the detector the
+    attention figures are timed and tested on. Each module goes into a BasicBlock (conv1 and
+    conv2 only) one place earlier than its default in a Bottleneck (after conv3 -> after
+    conv2, after conv2 -> after conv1), in stage 4 if its default is the last stage, else in
+    stage 2 if it shows spatial or per-row/column maps (the finest maps), else in stage 3."""
+    stage_names = {1: 'STAGE_2', 2: 'STAGE_3', 3: 'STAGE_4'}
+    entries = []
+    for name, cls in list_attention_modules().items():
+        place = cls.placement()
+        if place is None:
+            continue
+        kinds = {spec.kind for spec in cls._maps_.values()}
+        if tuple(place.stages) == (False, False, False, True):
+            stage = 3
+        elif kinds & {'spatial', 'profile'}:
+            stage = 1
+        else:
+            stage = 2
+        position = 'after_conv2' if place.position == 'after_conv3' else 'after_conv1'
+        entries.append((stage, name, position))
+    lines = [f"        dict(cfg=dict(type='{name}'), stages={stage_names[stage]}, "
+             f"position='{position}'),"
+             for stage, name, position in sorted(entries)]
+    header = comment_lines(
+        'Every 2D attention module mmattn registers in the demo\'s CPU-sized RetinaNet, and '
+        'ASFF after its FPN: one detector that shows each kind of map the attention figures '
+        'draw (tools/analysis_tools/visualize_attention.py; docs/attention_maps.md times the '
+        'tool on it). Data, schedule and hooks are the demo\'s. '
+        + every_attention_config.__doc__.split('. ', 1)[1].replace('\n   ', '').replace(
+            '  ', ' ') + ' ' + GENERATED_NOTE)
+    return (f"{header}_base_ = './retinanet_r18-se_fpn_300i_toy-coco.py'\n\n"
+            'STAGE_2 = (False, True, False, False)  # 64 channels, stride 8\n'
+            'STAGE_3 = (False, False, True, False)  # 128 channels, stride 16\n'
+            'STAGE_4 = (False, False, False, True)  # 256 channels, stride 32\n\n'
+            'model = dict(\n    backbone=dict(plugins=[\n' + '\n'.join(lines) + '\n    ]),\n'
+            '    neck=[\n'
+            "        dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=64, "
+            'start_level=1,\n'
+            "             add_extra_convs='on_input', num_outs=5),\n"
+            "        dict(type='ASFF', in_channels=64, out_channels=64, num_levels=5),\n"
+            '    ])\n')
+
+
 def zoo_configs() -> List[ZooConfig]:
     """Every generated config, sorted by path."""
     classes = list_attention_modules()
@@ -234,31 +279,5 @@ def zoo_configs() -> List[ZooConfig]:
     return sorted(configs, key=lambda c: c.path)
 
 
-def zoo_files() -> Dict[str, str]:
-    """Every generated file under ``configs/``: the configs, and each family's README.md and
-    metafile.yml (:mod:`mmattn.zoo.docs`). Path relative to ``configs/`` -> text."""
-    from .docs import family_files
-    configs = zoo_configs()
-    files = {c.path: c.text for c in configs}
-    files.update(family_files(configs))
-    return dict(sorted(files.items()))
-
-
-def write_zoo(config_dir: str) -> List[str]:
-    """Write :func:`zoo_files` under ``config_dir``; the paths whose text changed."""
-    changed = []
-    for rel, text in zoo_files().items():
-        path = osp.join(config_dir, rel)
-        if osp.isfile(path):
-            with open(path, encoding='utf-8') as f:
-                if f.read() == text:
-                    continue
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        with open(path, 'w', encoding='utf-8') as f:
-            f.write(text)
-        changed.append(rel)
-    return changed
-
-
-__all__ = ['ZooModel', 'ZooConfig', 'ZOO_MODELS', 'GENERATED_NOTE', 'IDENTITY_NOTE', 'plugin',
-           'describe_plugins', 'zoo_configs', 'zoo_files', 'write_zoo']
+__all__ = ['ZooModel', 'ZooConfig', 'ZOO_MODELS', 'GENERATED_NOTE', 'IDENTITY_NOTE',
+           'describe_plugins', 'zoo_configs', 'EVERY_ATTENTION', 'every_attention_config']

@@ -14,7 +14,7 @@ import yaml
 from mmattn.config import describe_stages, to_python
 from mmattn.models import ASFF, list_attention_modules
 from mmattn.version import __version__
-from .configs import GENERATED_NOTE, ZooConfig
+from .configs import GENERATED_NOTE, ZooConfig, zoo_configs
 
 _TASKS = {'COCO': 'Object Detection', 'ADE20K': 'Semantic Segmentation'}
 
@@ -115,17 +115,91 @@ def family_files(configs: Sequence[ZooConfig]) -> Dict[str, str]:
     return files
 
 
+def _all_modules() -> List[type]:
+    """Every registered attention module (2D first, then the sequence forms), then ASFF."""
+    classes = [cls for layout in ('BCHW', 'BNC', 'BCNT')
+               for cls in list_attention_modules(layout).values()]
+    return classes + [ASFF]
+
+
+def _paper_link(cls: type) -> str:
+    return f'[{cls.paper}]({cls.paper_url})'
+
+
 def module_table() -> str:
-    """The docs' table of every registered 2D module: paper, defaults, place, configs."""
+    """The docs' table of every module: paper, defaults, default place, notes, configs."""
     lines = ['| type name | paper | defaults (the paper\'s configuration) | default place | '
-             'configs |', '|---|---|---|---|---|']
-    for name, cls in list_attention_modules().items():
-        place = cls.placement()
-        where = (f'{place.position}, {describe_stages(place.stages)}' if place else '-')
-        configs = f'[configs/{cls.family}/](../configs/{cls.family}/README.md)' if place else '-'
-        lines.append(f'| `{name}` | [{cls.paper}]({cls.paper_url}) | `{_defaults(cls)}` | '
-                     f'{where} | {configs} |')
+             'notes | configs |', '|---|---|---|---|---|---|']
+    for cls in _all_modules():
+        place = cls.placement() if hasattr(cls, 'placement') else None
+        where = f'{place.position}, {describe_stages(place.stages)}' if place else '-'
+        has_configs = place is not None or cls is ASFF
+        configs = (f'[configs/{cls.family}/](../configs/{cls.family}/README.md)'
+                   if has_configs else '-')
+        kind = ' (neck)' if cls is ASFF else ''
+        lines.append(f'| `{cls.__name__}`{kind} | {_paper_link(cls)} | `{_defaults(cls)}` | '
+                     f'{where} | {cls.note} | {configs} |')
     return '\n'.join(lines) + '\n'
 
 
-__all__ = ['family_readme', 'family_metafile', 'family_files', 'module_table']
+def readme_module_table() -> str:
+    """The README's short table: type name (linking to the docs' table), paper, note."""
+    lines = ['| type name | paper | note |', '|---|---|---|']
+    for cls in _all_modules():
+        kind = ' (neck)' if cls is ASFF else ''
+        lines.append(f'| [`{cls.__name__}`](docs/module_contract.md#per-module-defaults){kind} | '
+                     f'{_paper_link(cls)} | {cls.note} |')
+    return '\n'.join(lines) + '\n'
+
+
+def positions_table() -> str:
+    """Where ``--attention``, the sweep and the zoo put each module by default (its class)."""
+    lines = ['| module | position | stages | why there |', '|---|---|---|---|']
+    for name, cls in list_attention_modules().items():
+        place = cls.placement()
+        digits = ''.join('01'[s] for s in place.stages)
+        lines.append(f'| `{name}` | `{place.position}` | {describe_stages(place.stages)} '
+                     f'(`{digits}`) | {place.note or "the position of its paper"} |')
+    return '\n'.join(lines) + '\n'
+
+
+def zoo_index() -> str:
+    """The docs' list of the config folders: family, modules, number of configs."""
+    by_family: Dict[str, List[str]] = defaultdict(list)
+    for cls in _all_modules():
+        if cls is ASFF or cls.placement() is not None:
+            by_family[cls.family].append(cls.__name__)
+    counts: Dict[str, int] = defaultdict(int)
+    for c in zoo_configs():
+        counts[c.family] += 1
+    lines = ['| folder | modules | configs |', '|---|---|---|']
+    for family in sorted(by_family):
+        lines.append(f'| [configs/{family}/](../configs/{family}/README.md) | '
+                     f'{", ".join(f"`{n}`" for n in by_family[family])} | {counts[family]} |')
+    return '\n'.join(lines) + '\n'
+
+
+#: The generated blocks of the docs: file (relative to the repository) -> block -> text.
+#: In the file a block sits between ``<!-- BEGIN generated: NAME -->`` and ``<!-- END
+#: generated: NAME -->`` lines; ``tools/misc/gen_configs.py`` writes it.
+def docs_blocks() -> Dict[str, Dict[str, str]]:
+    return {'README.md': {'module-table': readme_module_table()},
+            'docs/module_contract.md': {'module-table': module_table()},
+            'docs/configs.md': {'zoo-index': zoo_index(), 'positions-table': positions_table()}}
+
+
+def fill_blocks(text: str, blocks: Dict[str, str], path: str = 'the file') -> str:
+    """``text`` with each generated block replaced by its text (a missing marker raises)."""
+    for name, body in blocks.items():
+        begin = f'<!-- BEGIN generated: {name} (tools/misc/gen_configs.py) -->\n'
+        end = f'<!-- END generated: {name} -->'
+        i, j = text.find(begin), text.find(end)
+        if i < 0 or j < i:
+            raise ValueError(f'{path} has no generated block {name!r}: add the lines '
+                             f'{begin.strip()!r} and {end!r} where it goes')
+        text = text[:i + len(begin)] + body + text[j:]
+    return text
+
+
+__all__ = ['family_readme', 'family_metafile', 'family_files', 'module_table',
+           'readme_module_table', 'docs_blocks', 'fill_blocks']

@@ -1,19 +1,22 @@
-"""Write the config zoo (configs/<family>/: configs, README.md, metafile.yml) from the modules.
+"""Write the config zoo and the docs' module tables from the modules' classes.
 
-    python tools/misc/gen_configs.py           # (re)write the files that differ, remove stale ones
+    python tools/misc/gen_configs.py           # (re)write what differs, remove stale configs
     python tools/misc/gen_configs.py --check   # exit 1 if a checked-in file differs or is stale
 
-What goes where is read from the modules' classes (their facts); the file text is
-``mmattn.zoo.zoo_files``. ``configs/demo/`` is written by hand and left alone.
+The zoo is ``configs/<family>/`` (configs, README.md, metafile.yml; the text is
+``mmattn.zoo.zoo_files``); ``configs/demo/`` is written by hand and left alone. The module
+tables are the generated blocks of README.md and docs/module_contract.md
+(``mmattn.zoo.docs_blocks``).
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-from mmattn.zoo import write_zoo, zoo_files
+from mmattn.zoo import docs_blocks, fill_blocks, write_zoo, zoo_files
 
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG_DIR = osp.join(REPO, 'configs')
 HAND_WRITTEN = ('demo', )
 
 
@@ -30,6 +33,16 @@ def stale_files(config_dir: str, generated) -> list:
             if rel not in generated and not name.endswith('.pyc'):
                 stale.append(rel)
     return sorted(stale)
+
+
+def docs_texts() -> dict:
+    """Each doc with generated blocks: path -> (current text, generated text)."""
+    texts = {}
+    for rel, blocks in docs_blocks().items():
+        with open(osp.join(REPO, rel), encoding='utf-8') as f:
+            text = f.read()
+        texts[rel] = (text, fill_blocks(text, blocks, rel))
+    return texts
 
 
 def main() -> int:
@@ -50,9 +63,17 @@ def main() -> int:
             print(f'differs from the generator: configs/{rel}')
         for rel in stale:
             print(f'not written by the generator: configs/{rel}')
-        return 1 if differ or stale else 0
+        docs = [rel for rel, (old, new) in docs_texts().items() if old != new]
+        for rel in docs:
+            print(f'generated table differs: {rel}')
+        return 1 if differ or stale or docs else 0
     for rel in write_zoo(args.config_dir):
         print(f'wrote configs/{rel}')
+    for rel, (old, new) in docs_texts().items():
+        if old != new:
+            with open(osp.join(REPO, rel), 'w', encoding='utf-8') as f:
+                f.write(new)
+            print(f'wrote the generated tables of {rel}')
     for rel in stale:
         os.remove(osp.join(args.config_dir, rel))
         print(f'removed configs/{rel}')

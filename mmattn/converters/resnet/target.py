@@ -94,7 +94,7 @@ def build_backbone(cfg: dict, scope: str, device: str = 'cpu') -> nn.Module:
     is all the converter needs to check names and shapes (a ResNet-101 builds
     in a tenth of the time).
     """
-    import mmattn  # noqa: F401  (registers PluginResNet* and the modules)
+    import mmattn.models  # noqa: F401  (registers PluginResNet* and the modules)
     cfg = copy.deepcopy(dict(cfg))
     cfg.pop('init_cfg', None)
     cfg.pop('pretrained', None)

@@ -57,6 +57,7 @@ class AttentionBase(BaseModule):
     - ``short_name``: the tag in config names (``retinanet_r50-<short_name>_fpn_1x_coco``);
     - ``family``: the folder of its configs (``configs/<family>/``), shared by the modules
       of one paper (DANet's three);
+    - ``note``: what sets the implementation apart, in one line (for the module tables);
     - ``default_position``, ``default_stages``, ``position_note``: where the module goes in
       a ResNet when a spec names no position (None: not a ResNet plugin, e.g. the sequence
       forms);
@@ -77,6 +78,7 @@ class AttentionBase(BaseModule):
     paper_url: ClassVar[str] = ''
     short_name: ClassVar[str] = ''
     family: ClassVar[str] = ''
+    note: ClassVar[str] = ''
     default_position: ClassVar[Optional[str]] = None
     default_stages: ClassVar[Stages] = STAGES_2_TO_4
     position_note: ClassVar[str] = ''

@@ -87,6 +87,8 @@ class CBAM(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1807.06521'
     short_name = 'cbam'
     family = 'cbam'
+    note = ('any odd spatial kernel; BN after the spatial conv as in the official code '
+            '(`norm_cfg=None` drops it)')
     default_position = 'after_conv3'
     _abbr_ = 'cbam'
     _maps_ = {'channel_gate': MapSpec('channel_gate', 'BC11', 'channel'),

@@ -43,6 +43,7 @@ class CoordAttention(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2103.02907'
     short_name = 'ca'
     family = 'coord_attention'
+    note = 'mip = max(8, C/32), h_swish'
     default_position = 'after_conv3'
     _abbr_ = 'coord_att'
     _maps_ = {'h_gate': MapSpec('h_gate', 'BCH1', 'profile'),

@@ -60,6 +60,7 @@ class CoTAttention(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2107.12292'
     short_name = 'cot'
     family = 'cot'
+    note = 'the k*k mean folded into the last 1x1 conv'
     default_position = 'after_conv2'
     position_note = 'it replaces the 3x3 conv in its paper'
     _abbr_ = 'cot'

@@ -107,6 +107,7 @@ class DANetPAM(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1809.02983'
     short_name = 'danet-pam'
     family = 'danet'
+    note = 'no 1/sqrt(d); fused SDPA above 64x64 keeps memory linear in H*W'
     default_position = 'after_conv2'
     default_stages = STAGE_4
     position_note = "512 channels, the width DANet's head attends over"
@@ -250,6 +251,7 @@ class DANetCAM(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1809.02983'
     short_name = 'danet-cam'
     family = 'danet'
+    note = 'energies and softmax in fp32'
     default_position = 'after_conv2'
     default_stages = STAGE_4
     position_note = "512 channels, the width DANet's head attends over"
@@ -319,6 +321,7 @@ class DualAttention(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1809.02983'
     short_name = 'danet'
     family = 'danet'
+    note = 'PAM + CAM on one input at any C, H, W; `x + pam_term + cam_term`, the identity at init'
     default_position = 'after_conv2'
     default_stages = STAGE_4
     position_note = "512 channels, the width DANet's head attends over"

@@ -51,6 +51,7 @@ class ECA(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1910.03151'
     short_name = 'eca'
     family = 'eca'
+    note = 'adaptive k (C=64: 3, 256: 5, 512: 5, 2048: 7), no bias'
     default_position = 'after_conv3'
     _abbr_ = 'eca'
     _maps_ = {'channel_gate': MapSpec('gate', 'B1C', 'channel')}

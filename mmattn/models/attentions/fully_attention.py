@@ -55,6 +55,7 @@ class FullyAttention(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2112.04108'
     short_name = 'fla'
     family = 'fully_attention'
+    note = 'each row and column attends within its own sample (the seed mixes the batch)'
     default_position = 'after_conv2'
     default_stages = STAGE_4
     position_note = "512 channels, the width FLANet's head attends over"

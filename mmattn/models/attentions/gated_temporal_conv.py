@@ -55,6 +55,7 @@ class GatedTemporalConv(AttentionBase):
     paper_url = 'https://arxiv.org/abs/2005.11650'
     short_name = 'gtc'
     family = 'mtgnn'
+    note = "`(B, C, N, T)`; `seq_len` adds the seed's length-restoring MLP"
     _abbr_ = 'gtc'
     _layout_ = 'BCNT'
 

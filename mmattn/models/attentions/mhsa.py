@@ -102,10 +102,12 @@ class MultiHeadSelfAttention2d(AttentionModule):
             config. Default: None.
     """
 
-    paper = 'multi-head self-attention as in BoTNet, CVPR 2021'
+    paper = 'Bottleneck Transformers for Visual Recognition (BoTNet), CVPR 2021'
     paper_url = 'https://arxiv.org/abs/2101.11605'
     short_name = 'mhsa'
     family = 'mhsa'
+    note = ('SDPA; residual with a zero-initialised output projection, so a fresh plugin is the '
+            'identity')
     default_position = 'after_conv2'
     default_stages = STAGE_4
     position_note = "BoTNet's placement: in place of the 3x3 conv of the last stage"
@@ -213,6 +215,8 @@ class ScaledDotProductAttention(AttentionBase):
     paper_url = 'https://arxiv.org/abs/1706.03762'
     short_name = 'sdpa'
     family = 'mhsa'
+    note = ("sequences `(B, N, C)`; the seed's mask semantics (True = masked); a fully masked row "
+            'gives zeros, not NaN')
     _abbr_ = 'sdpa'
     _layout_ = 'BNC'
 
@@ -275,6 +279,7 @@ class SimplifiedScaledDotProductAttention(AttentionBase):
     paper_url = 'https://arxiv.org/abs/1706.03762'
     short_name = 'ssdpa'
     family = 'mhsa'
+    note = 'as ScaledDotProductAttention, without the q/k/v projections'
     _abbr_ = 'ssdpa'
     _layout_ = 'BNC'
 

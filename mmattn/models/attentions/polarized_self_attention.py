@@ -63,6 +63,7 @@ class PolarizedSelfAttention(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2107.00782'
     short_name = 'psa'
     family = 'polarized_self_attention'
+    note = "`'sequential'` too; softmaxes in fp32; no biases, as the authors' code"
     default_position = 'after_conv3'
     _abbr_ = 'polarized_sa'
     _maps_ = {'channel_gate': MapSpec('channel_probe', 'BC11', 'channel'),

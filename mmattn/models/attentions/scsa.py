@@ -114,6 +114,8 @@ class SCSA(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2407.05128'
     short_name = 'scsa'
     family = 'scsa'
+    note = ("works below its window (5x5, 1x1); `down_sample_mode='recombination'` is rejected: the"
+            ' official code calls a function it never defines')
     default_position = 'after_conv2'
     position_note = 'after the 3x3 conv, as the official ResNet code puts it'
     _abbr_ = 'scsa'

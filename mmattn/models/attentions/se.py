@@ -42,6 +42,7 @@ class SE(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1709.01507'
     short_name = 'se'
     family = 'se'
+    note = 'FCs with biases, as the paper counts them'
     default_position = 'after_conv3'
     _abbr_ = 'se'
     _maps_ = {'channel_gate': MapSpec('gate', 'BC11', 'channel')}

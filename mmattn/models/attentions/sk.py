@@ -66,6 +66,8 @@ class SK(AttentionModule):
     paper_url = 'https://arxiv.org/abs/1903.06586'
     short_name = 'sk'
     family = 'sk'
+    note = ("the paper's 3x3 + dilated 3x3; the seed's `kernels=(1, 3, 5, 7), groups=1` works too; "
+            'M select layers as one conv')
     default_position = 'after_conv2'
     position_note = 'it replaces the 3x3 conv in its paper'
     _abbr_ = 'sk'

@@ -61,6 +61,7 @@ class ScaleAwareModulation(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2307.15569'
     short_name = 'sam'
     family = 'smt'
+    note = 'token form: `m.forward_tokens(x, (H, W))`'
     default_position = 'after_conv2'
     position_note = 'after the 3x3 conv, where a spatial mixer goes'
     _abbr_ = 'sam'

@@ -71,6 +71,7 @@ class TripletAttention(AttentionModule):
     paper_url = 'https://arxiv.org/abs/2010.03045'
     short_name = 'triplet'
     family = 'triplet_attention'
+    note = 'Z-pools are reductions of x; no permuted copies'
     default_position = 'after_conv3'
     _abbr_ = 'triplet'
     _maps_ = {'cw_gate': MapSpec('cw_gate', 'B1CW', 'profile'),

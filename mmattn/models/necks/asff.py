@@ -110,6 +110,7 @@ class ASFF(BaseModule):
     paper_url = 'https://arxiv.org/abs/1911.09516'
     short_name = 'asff'
     family = 'asff'
+    note = 'any number of levels and channels; `return_weights=True` gives the fusion weights'
     _maps_ = {'fusion_weights': MapSpec('fusion_weights', 'BLHW', 'spatial', 'softmax', 'L',
                                         series='split', series_name='from level')}
 
