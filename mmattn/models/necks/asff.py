@@ -14,8 +14,8 @@ from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_conv_cfg,
-                     check_norm_cfg, check_positive_int, check_tensor, conv_module_forward,
-                     sizes_are_symbolic)
+                     check_norm_cfg, check_positive_int, check_positive_sizes, check_tensor,
+                     conv_module_forward, sizes_are_symbolic)
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -181,6 +181,7 @@ class ASFF(BaseModule):
             if x.dim() != 4 or x.shape[1] != channels:
                 raise ValueError(f'ASFF: level {level} must have shape (B, {channels}, H, W), '
                                  f'got {tuple(x.shape)}')
+            check_positive_sizes('ASFF', x, name=f'level {level}')
         if sizes_are_symbolic():
             return
         shapes = [tuple(x.shape) for x in inputs]
