@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmattn.compat import cond, is_exporting
+from mmattn.compat import autocast_disabled, cond, is_exporting
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_choice, check_feature_map,
                      check_positive_int)
@@ -42,8 +42,11 @@ _PAM_IMPLS = ('auto', 'plain', 'sdpa')
 
 
 def _float32_region(x: Tensor):
-    """A context where autocast is off, so energies and softmax stay in float32 (or float64)."""
-    return torch.autocast(device_type=x.device.type, enabled=False)
+    """A context where autocast is off, so energies and softmax stay in float32 (or float64).
+
+    On the ``meta`` device (shapes only) there is no autocast to turn off (see
+    :func:`mmattn.compat.autocast_disabled`)."""
+    return autocast_disabled(x.device.type)
 
 
 def _check_pam_args(module: str, reduction: int, min_channels: int, impl: str) -> None:
