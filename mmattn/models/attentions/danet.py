@@ -166,7 +166,7 @@ class DANetPAM(BaseModule):
         if self.impl == 'auto' and is_exporting():
             # torch.export: both paths stay in the program and the size picks one
             # at run time (a Python branch would guard the export size's side).
-            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
+            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa_dense, self._plain_dense, (qkv, ))
         elif self._use_sdpa(N):
             out = self._sdpa(qkv)
         else:
@@ -188,6 +188,16 @@ class DANetPAM(BaseModule):
         with _float32_region(x):
             energy = torch.bmm(q.to(dtype).transpose(1, 2), k.to(dtype))  # [B, Q, N]
             return energy.softmax(dim=-1).view(B, -1, H, W)
+
+    # torch.cond needs both branches to return the same strides; the fused path's output
+    # is a slice of its padded heads (C=129: strides (N*258, 258, 1)) or, at C=1, has the
+    # plain path's strides in another order. Each returns a dense copy there, under
+    # torch.export only (the copy of [B, N, C] is small next to the attention).
+    def _plain_dense(self, qkv: Tensor) -> Tensor:
+        return self._plain(qkv).clone(memory_format=torch.contiguous_format)
+
+    def _sdpa_dense(self, qkv: Tensor) -> Tensor:
+        return self._sdpa(qkv).clone(memory_format=torch.contiguous_format)
 
     def _split(self, qkv: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         D = self.qk_channels
