@@ -46,6 +46,9 @@ def attend(q: Tensor,
         if attention_mask.dtype != torch.bool:
             raise TypeError('attention_mask must be a bool tensor (True = masked), got '
                             f'{attention_mask.dtype}')
+        # Leading dims of 1 up to (B, h, nq, nk): a mask of fewer than two dims broadcasts
+        # as well, but newer torch's SDPA refuses it ("Dimension out of range").
+        attention_mask = attention_mask[(None, ) * (4 - attention_mask.dim())]
         dead = attention_mask.all(-1, keepdim=True)  # [..., nq, 1]
         attention_mask = attention_mask & ~dead
     if attention_weights is None:
