@@ -23,6 +23,7 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence, TextIO
 
+from mmattn.files import MissingFileError
 from .configs import SweepEntry, derive_configs
 from .derive import POSITIONS, parse_module_spec
 from .launch import LAUNCHERS, format_command, run_locally, train_command, work_dir_of
@@ -114,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
         entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
                                  baseline=not args.no_baseline,
                                  identity_init=args.identity_init)
-    except ValueError as e:
+    except (ValueError, MissingFileError) as e:
         parser.error(str(e))
     tools_dir = tools_dir or default_tools_dir()
 

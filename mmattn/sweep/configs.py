@@ -16,6 +16,7 @@ import tempfile
 import textwrap
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+from mmattn.files import config_file
 from .derive import ModuleSpec, Placed, check_builds, derive_model, parse_module_spec, parse_stages
 from .positions import PAPER_PLACEMENTS, Placement, Stages, describe_stages
 from .pretrained import PRETRAINED_ZOO, convert_command, converted_checkpoint
@@ -415,13 +416,12 @@ def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], ou
         list[SweepEntry]: baseline first, then the modules in the given order.
     """
     specs = [parse_module_spec(s) if isinstance(s, str) else s for s in specs]
+    config_file('sweep', base_config, 'base config')  # before anything is written
     os.makedirs(out_dir, exist_ok=True)
     if '::' in base_config:
         base_ref = base_config
         base_stem = osp.splitext(osp.basename(base_config.split('::', 1)[1]))[0]
     else:
-        if not osp.isfile(base_config):
-            raise FileNotFoundError(f'sweep: base config {base_config!r} does not exist')
         base_abs, out_abs = osp.abspath(base_config), osp.abspath(out_dir)
         # Relative inside one tree (the sweep moves with the repository), else absolute.
         shared = osp.commonpath([base_abs, out_abs])
