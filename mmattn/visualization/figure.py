@@ -56,7 +56,8 @@ FLAT_RANGE = 1e-4
 
 def flat_value(low: float, high: float) -> Optional[float]:
     """The one value a panel with values in ``[low, high]`` is drawn as, when that range is
-    within :data:`FLAT_RANGE` of the largest magnitude (all zeros included), else None."""
+    within :data:`FLAT_RANGE` of the largest magnitude (all zeros included), else None
+    (also for a panel without finite values: nan compares false)."""
     if high - low <= FLAT_RANGE * max(abs(low), abs(high)):
         return (low + high) / 2
     return None
@@ -66,7 +67,7 @@ def value_digits(low: float, high: float) -> int:
     """Significant digits that write ``low``, the middle and ``high`` apart (at least 3):
     0.4999, 0.5 and 0.5001 need 4, not the 0.5, 0.5, 0.5 of ``%.3g``."""
     magnitude = max(abs(low), abs(high))
-    if high <= low or magnitude == 0:
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or magnitude == 0:
         return 3
     return max(3, math.ceil(math.log10(magnitude / (high - low))) + 2)
 
@@ -76,12 +77,16 @@ def format_value(value: float, digits: int) -> str:
 
 
 def _values_range(values) -> Tuple[float, float]:
-    """``(min, max)`` of the finite values (0, 0 when there are none)."""
+    """``(min, max)`` of the finite values (nan, nan when there are none: never flat)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
-        return 0.0, 0.0
+        return math.nan, math.nan
     return float(values.min()), float(values.max())
+
+
+def _finite(value_range: Tuple[float, float]) -> bool:
+    return all(math.isfinite(v) for v in value_range)
 
 
 def _flat_label(value: float, low: float, high: float) -> str:
@@ -390,7 +395,7 @@ def draw_figure(panels: Sequence[Panel],
         if panel.style in ('image', 'overlay'):
             ax.imshow(data['image'])
             ax.set_axis_off()
-            if panel.style == 'overlay' and flat is None:
+            if panel.style == 'overlay' and flat is None and _finite(data['value_range']):
                 # The colours of draw_featmap: jet, min-max scaled.
                 cbar = ScalarMappable(Normalize(*data['value_range']), cmap='jet')
             for x, y in data.get('points', []):
@@ -402,7 +407,8 @@ def draw_figure(panels: Sequence[Panel],
                 # Outlines, so that series lying on top of each other stay visible.
                 ax.stairs(values, baseline=None, linewidth=1.2, label=label)
             low, high = data['value_range']
-            ax.set_ylim(low, high)
+            if _finite(data['value_range']):
+                ax.set_ylim(low, high)
             ax.yaxis.set_major_locator(MaxNLocator(4))
             ax.yaxis.set_major_formatter(
                 FormatStrFormatter(f'%.{value_digits(low, high)}g'))
@@ -412,7 +418,7 @@ def draw_figure(panels: Sequence[Panel],
                 ax.legend(fontsize=5, loc='upper right')
         elif panel.style == 'heatmap':
             if flat is None:
-                low, high = data['value_range']
+                low, high = data['value_range'] if _finite(data['value_range']) else (0, 1)
                 cbar = ax.imshow(data['matrix'], aspect='auto', cmap='viridis', vmin=low,
                                  vmax=high, interpolation='nearest')
             else:

@@ -141,6 +141,13 @@ def test_flat_heat_maps_and_bars_render():
     assert image.dtype == np.uint8 and image.ndim == 3
 
 
+def test_a_map_without_finite_values_is_not_called_flat():
+    m = CBAM(16).eval()
+    panels, _ = _panels(m, torch.full((1, 16, 4, 4), float('nan')))
+    assert panels and all(p.data['flat'] is None for p in panels)
+    assert render_figure(panels).ndim == 3
+
+
 # ----------------------------------------------------------------- the identity start's s
 
 def _wrapped(name, scale):
