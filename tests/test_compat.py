@@ -194,3 +194,15 @@ def test_two_stage_detector_trains_under_bf16_autocast_on_cpu():
         optim.update_params(loss)
     # The module learned, through finite gradients (a NaN would have spread into the weights).
     assert torch.isfinite(cbam.fc1.weight).all() and not torch.equal(cbam.fc1.weight, before)
+
+
+def test_autocast_disabled_where_the_device_has_autocast():
+    """Off on the CPU; on the meta device, which torch.autocast refuses, a context that does
+    nothing (DANet's float32 regions run there)."""
+    from mmattn.compat import autocast_disabled
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        with autocast_disabled('cpu'):
+            assert not torch.is_autocast_cpu_enabled()
+        assert torch.is_autocast_cpu_enabled()
+        with autocast_disabled('meta'):
+            assert torch.is_autocast_cpu_enabled()  # untouched
