@@ -3,7 +3,8 @@
 A file's floor is that of its top-level subpackage of ``mmattn``:
 
 ====  ======================================================  ==============================
-0     ``version``                                              the version and torch range
+0     ``version``, ``files``                                   the version and torch range;
+                                                               the tools' missing-file rule
 1     ``compat``, ``registry``                                 what everything stands on
 2     ``models``                                               modules, backbones, necks
 3     ``config``                                               positions, the spec grammar,
@@ -27,7 +28,7 @@ from collections import defaultdict
 import mmattn
 
 PACKAGE = pathlib.Path(mmattn.__file__).parent
-FLOORS = {'version': 0, 'compat': 1, 'registry': 1, 'models': 2, 'config': 3,
+FLOORS = {'version': 0, 'files': 0, 'compat': 1, 'registry': 1, 'models': 2, 'config': 3,
           'converters': 4, 'analysis': 4, 'visualization': 4, 'datasets': 4,
           'engine': 5, 'zoo': 5, 'sweep': 6}
 

@@ -33,6 +33,7 @@ from mmattn.analysis.params import catalog_params, catalog_params_markdown
 from mmattn.analysis.report import (Progress, environment, format_mib, format_ms, human,
                                     markdown_table, modules_markdown, plot_scaling,
                                     scaling_markdown, write_csv, write_json)
+from mmattn.files import config_file, exit_on_missing_file
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:
@@ -164,6 +165,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                      f'{args.device}, {"/".join(args.precision)}')
         payload['plot'] = out + '.png'
     else:
+        config_file('benchmark.py model', args.config)  # before the progress bar starts
         cfg_options = args.cfg_options or None
         with Progress(2, 'model', enabled=not args.no_progress) as progress:
             result = run_model(args.config, args.size, batch_size=args.batch_size,
@@ -221,7 +223,8 @@ def main(argv: List[str] = None) -> None:
         for spec in resolve_specs(None):
             print(f'{spec.label}\t{spec.source}')
         return
-    run(args)
+    with exit_on_missing_file():
+        run(args)
 
 
 if __name__ == '__main__':

@@ -202,7 +202,9 @@ def run_model(config: str, size: Sequence[int] = (800, 1333), device: str = 'cpu
     as a fraction of the full model's value).
     """
     from mmengine.config import Config
-    cfg = Config.fromfile(config)
+
+    from mmattn.files import config_file
+    cfg = Config.fromfile(config_file('benchmark.py model', config))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     full_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)

@@ -24,19 +24,18 @@ What mmattn changes outside mmattn, each process-wide and idempotent, with why, 
 from .checkpoint import allow_mmengine_checkpoints, checkpoint_safe_globals
 from .mmcv_ops import fp32_function, mmcv_op_functions, mmcv_ops_in_fp32
 from .stack import check_numpy, check_stack, check_torch, mmcv_ops_error, release
-from .torch_features import (FEATURES, TorchFeatureError, add_safe_globals, autocast_dtype, cond,
-                             cpu_autocast_dtypes, cpu_float16, export_dim, is_compiling,
-                             is_exporting, missing, onnx_export, require,
+from .torch_features import (FEATURES, TorchFeatureError, add_safe_globals, autocast_disabled,
+                             autocast_dtype, cond, cpu_autocast_dtypes, cpu_float16, export_dim,
+                             is_compiling, is_exporting, missing, onnx_export, require,
                              scaled_dot_product_attention, sym_min, torch_load)
 
 __all__ = [
     'apply_compat', 'allow_mmengine_checkpoints', 'checkpoint_safe_globals', 'fp32_function',
     'mmcv_op_functions', 'mmcv_ops_in_fp32', 'check_numpy', 'check_stack', 'check_torch',
     'mmcv_ops_error', 'release', 'FEATURES', 'TorchFeatureError', 'add_safe_globals',
-    'autocast_dtype', 'cond', 'cpu_autocast_dtypes', 'cpu_float16', 'export_dim',
-    'is_compiling', 'is_exporting', 'missing', 'onnx_export', 'require',
-    'scaled_dot_product_attention', 'sym_min',
-    'torch_load'
+    'autocast_disabled', 'autocast_dtype', 'cond', 'cpu_autocast_dtypes', 'cpu_float16',
+    'export_dim', 'is_compiling', 'is_exporting', 'missing', 'onnx_export', 'require',
+    'scaled_dot_product_attention', 'sym_min', 'torch_load'
 ]
 
 _applied = False

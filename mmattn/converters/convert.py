@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from torch import Tensor
 
 from mmattn.config import to_python
+from mmattn.files import config_file
 from mmattn.version import __version__
 from .io import check_output_path, load_checkpoint_file, save_converted
 from .layouts import get_arch, get_family
@@ -180,6 +181,8 @@ def convert_checkpoint(src: str,
         force (bool): Replace an existing ``dst``.
     """
     check_output_path(dst, force)
+    if config is not None:
+        config = config_file('converter', config, '--config')  # before reading the source
     state, meta = load_checkpoint_file(src)
     backbone, scope, target_name = None, None, None
     if config is not None:

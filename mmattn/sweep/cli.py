@@ -25,6 +25,7 @@ import sys
 from typing import List, Optional, Sequence, TextIO
 
 from mmattn.config import POSITIONS, describe_stages, parse_module_spec
+from mmattn.files import MissingFileError
 from mmattn.models import list_attention_modules
 from .configs import SweepEntry, derive_configs
 from .launch import LAUNCHERS, format_command, run_locally, train_command, work_dir_of
@@ -114,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
         entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
                                  baseline=not args.no_baseline,
                                  identity_init=args.identity_init)
-    except ValueError as e:
+    except (ValueError, MissingFileError) as e:
         parser.error(str(e))
     tools_dir = tools_dir or default_tools_dir()
 

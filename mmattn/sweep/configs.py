@@ -14,6 +14,7 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Union
 from mmattn.config import (LINE_LENGTH, ModuleSpec, Placed, Stages, check_builds, derive_model,
                            describe_placed, parse_module_spec, placement_of, render_model,
                            to_python)
+from mmattn.files import config_file
 
 
 class SweepEntry(NamedTuple):
@@ -123,13 +124,12 @@ def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], ou
         list[SweepEntry]: baseline first, then the modules in the given order.
     """
     specs = [parse_module_spec(s) if isinstance(s, str) else s for s in specs]
+    config_file('sweep', base_config, 'base config')  # before anything is written
     os.makedirs(out_dir, exist_ok=True)
     if '::' in base_config:
         base_ref = base_config
         base_stem = osp.splitext(osp.basename(base_config.split('::', 1)[1]))[0]
     else:
-        if not osp.isfile(base_config):
-            raise FileNotFoundError(f'sweep: base config {base_config!r} does not exist')
         base_abs, out_abs = osp.abspath(base_config), osp.abspath(out_dir)
         # Relative inside one tree (the sweep moves with the repository), else absolute.
         shared = osp.commonpath([base_abs, out_abs])

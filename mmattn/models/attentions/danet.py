@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmattn.compat import cond, is_exporting, scaled_dot_product_attention
+from mmattn.compat import autocast_disabled, cond, is_exporting, scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
 from ..utils import AttentionMap, MapSpec, accumulation_dtype, check_choice, check_positive_int
 from .base import STAGE_4, AttentionModule
@@ -41,8 +41,11 @@ _PAM_IMPLS = ('auto', 'plain', 'sdpa')
 
 
 def _float32_region(x: Tensor):
-    """A context where autocast is off, so energies and softmax stay in float32 (or float64)."""
-    return torch.autocast(device_type=x.device.type, enabled=False)
+    """A context where autocast is off, so energies and softmax stay in float32 (or float64).
+
+    On the ``meta`` device (shapes only) there is no autocast to turn off (see
+    :func:`mmattn.compat.autocast_disabled`)."""
+    return autocast_disabled(x.device.type)
 
 
 def _check_pam_args(module: str, reduction: int, min_channels: int, impl: str) -> None:
@@ -169,7 +172,7 @@ class DANetPAM(AttentionModule):
         if self.impl == 'auto' and is_exporting():
             # torch.export: both paths stay in the program and the size picks one
             # at run time (a Python branch would guard the export size's side).
-            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
+            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa_dense, self._plain_dense, (qkv, ))
         elif self._use_sdpa(N):
             out = self._sdpa(qkv)
         else:
@@ -191,6 +194,16 @@ class DANetPAM(AttentionModule):
         with _float32_region(x):
             energy = torch.bmm(q.to(dtype).transpose(1, 2), k.to(dtype))  # [B, Q, N]
             return energy.softmax(dim=-1).view(B, -1, H, W)
+
+    # torch.cond needs both branches to return the same strides; the fused path's output
+    # is a slice of its padded heads (C=129: strides (N*258, 258, 1)) or, at C=1, has the
+    # plain path's strides in another order. Each returns a dense copy there, under
+    # torch.export only (the copy of [B, N, C] is small next to the attention).
+    def _plain_dense(self, qkv: Tensor) -> Tensor:
+        return self._plain(qkv).clone(memory_format=torch.contiguous_format)
+
+    def _sdpa_dense(self, qkv: Tensor) -> Tensor:
+        return self._sdpa(qkv).clone(memory_format=torch.contiguous_format)
 
     def _split(self, qkv: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         D = self.qk_channels

@@ -11,7 +11,8 @@ from mmcv.cnn import build_activation_layer
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_act_cfg, check_int_sequence, check_positive_int, check_tensor
+from ..utils import (check_act_cfg, check_int_sequence, check_positive_int, check_positive_sizes,
+                     check_tensor)
 from .base import AttentionBase
 
 
@@ -125,6 +126,7 @@ class GatedTemporalConv(AttentionBase):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'{self.name}: expected an input of shape '
                              f'(B, {self.in_channels}, N, T), got {tuple(x.shape)}')
+        check_positive_sizes('GatedTemporalConv', x, 'BCNT', 'N')
         T = x.shape[-1]
         if T < self.min_len:
             raise ValueError(

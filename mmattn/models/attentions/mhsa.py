@@ -13,7 +13,8 @@ from torch import Tensor
 
 from mmattn.compat import scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, accumulation_dtype, check_positive_int, check_probability, check_tensor
+from ..utils import (MapSpec, accumulation_dtype, check_positive_int, check_probability,
+                     check_tensor, sizes_are_symbolic)
 from .base import STAGE_4, AttentionBase, AttentionModule
 
 
@@ -46,6 +47,9 @@ def attend(q: Tensor,
         if attention_mask.dtype != torch.bool:
             raise TypeError('attention_mask must be a bool tensor (True = masked), got '
                             f'{attention_mask.dtype}')
+        # Leading dims of 1 up to (B, h, nq, nk): a mask of fewer than two dims broadcasts
+        # as well, but newer torch's SDPA refuses it ("Dimension out of range").
+        attention_mask = attention_mask[(None, ) * (4 - attention_mask.dim())]
         dead = attention_mask.all(-1, keepdim=True)  # [..., nq, 1]
         attention_mask = attention_mask & ~dead
     if attention_weights is None:
@@ -247,7 +251,7 @@ class ScaledDotProductAttention(AttentionBase):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences(self.name, self.d_model, queries, keys, values,
+        _check_sequences(self.name, self.d_model, self.h, queries, keys, values,
                          attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
@@ -306,8 +310,8 @@ class SimplifiedScaledDotProductAttention(AttentionBase):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences(self.name, self.d_model, queries, keys,
-                         values, attention_mask, attention_weights)
+        _check_sequences(self.name, self.d_model, self.h, queries, keys, values,
+                         attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
         q = queries.reshape(B, nq, self.h, self.d_k).transpose(1, 2)  # [B, h, nq, d_k]
@@ -318,7 +322,7 @@ class SimplifiedScaledDotProductAttention(AttentionBase):
         return self.fc_o(out.transpose(1, 2).reshape(B, nq, self.d_model))
 
 
-def _check_sequences(module: str, d_model: int, queries: Tensor, keys: Tensor,
+def _check_sequences(module: str, d_model: int, heads: int, queries: Tensor, keys: Tensor,
                      values: Tensor, attention_mask: Optional[Tensor] = None,
                      attention_weights: Optional[Tensor] = None) -> None:
     for name, t in (('queries', queries), ('keys', keys), ('values', values)):
@@ -336,3 +340,22 @@ def _check_sequences(module: str, d_model: int, queries: Tensor, keys: Tensor,
                         f'got {got}')
     if attention_weights is not None:
         check_tensor(module, attention_weights, 'attention_weights')
+    if sizes_are_symbolic():
+        return  # comparing the sizes would guard or freeze the example's
+    scores = (shapes[0][0], heads, shapes[0][1], shapes[1][1])  # (B, h, nq, nk)
+    for name, t in (('attention_mask', attention_mask),
+                    ('attention_weights', attention_weights)):
+        if t is not None:
+            _check_broadcasts_to(module, name, tuple(t.shape), scores)
+
+
+def _check_broadcasts_to(module: str, name: str, shape: Tuple[int, ...],
+                         scores: Tuple[int, ...]) -> None:
+    """A mask or weights must broadcast to the scores ``(B, h, nq, nk)`` without enlarging
+    them: at most 4 dims, each 1 or the scores' size (aligned from the right, as
+    broadcasting aligns them), so that every query-key score gets one value."""
+    if len(shape) > 4 or any(s not in (1, full) for s, full in zip(shape[::-1], scores[::-1])):
+        raise ValueError(
+            f'{module}: {name} of shape {shape} must broadcast to the attention scores '
+            f'(B, h, nq, nk) = {scores}: at most 4 dims, each 1 or the size it stands for '
+            f'(e.g. (B, 1, nq, nk), (nq, nk) or (B, 1, 1, nk))')

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_positive_int,
-                     check_probability, check_tensor, norm_forward)
+                     check_positive_sizes, check_probability, check_tensor, norm_forward)
 from .base import AttentionModule
 
 
@@ -146,5 +146,7 @@ class ScaleAwareModulation(AttentionModule):
                 f'{self.name}: forward_tokens expected tokens of shape '
                 f'(B, {H * W}, {self.in_channels}) for hw={tuple(hw)}, got {tuple(x.shape)}')
         B, N, C = x.shape
-        out = self._modulate(x.reshape(B, H, W, C)).permute(0, 2, 3, 1)  # [B, H, W, C]
+        grid = x.reshape(B, H, W, C)  # [B, H, W, C]
+        check_positive_sizes('ScaleAwareModulation', grid, 'BHWC', name='forward_tokens input')
+        out = self._modulate(grid).permute(0, 2, 3, 1)  # [B, H, W, C]
         return self.proj_drop(self.proj(out)).reshape(B, N, C)
