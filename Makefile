@@ -20,7 +20,7 @@ help:
 	@echo "                   TORCH=system: keep the torch of PYTHON (a GPU node's CUDA torch)"
 	@echo "make setup-compat  create $(COMPAT_VENV) with the oldest supported stack (torch 2.1.2, numpy<2)"
 	@echo "make test          set up both, then the whole suite on the default stack, every test"
-	@echo "                   but the inductor ones on the oldest, and the README's cluster path B"
+	@echo "                   but the inductor ones on the oldest, and the GPU-cluster path B"
 	@echo "make test-default  the whole suite on the default stack only"
 	@echo "make test-compat   the suite on the oldest stack (no inductor tests)"
 	@echo "make test-fast     the suite without the integration (real detectors) and slow (inductor) tests"
@@ -54,7 +54,7 @@ test-default: $(STAMP)
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
-# Path B of the README's GPU-cluster section on this machine: an interpreter that holds only
+# Path B of the GPU-cluster set-up (docs/get_started.md) on this machine: an interpreter that holds only
 # torch at the floor, `make setup TORCH=system PYTHON=<it>`, then the demo and every module
 # in a detector in the venv that made.
 test-cluster-path: $(COMPAT_STAMP)

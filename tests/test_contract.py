@@ -33,10 +33,10 @@ CANDIDATE_CHANNELS = (8, 16, 32, 64, 128)
 EDGE_SIZES = [(1, 1), (1, 2), (2, 1), (3, 3), (2, 3), (3, 5), (7, 9), (16, 11)]
 
 
-def valid_channels(name):
+def valid_channels(name, candidates=CANDIDATE_CHANNELS):
     """The candidate channel counts the module's defaults accept (a ValueError means no)."""
     found = []
-    for c in CANDIDATE_CHANNELS:
+    for c in candidates:
         try:
             MODULES[name](c)
         except ValueError:
@@ -442,27 +442,53 @@ def test_onnx_export_at_other_sizes(name):
                                        err_msg=f'{b}x{c}x{h}x{w}')
 
 
-@pytest.mark.parametrize('name', NAMES)
-def test_torch_export_with_dynamic_sizes(name):
-    """torch.export with dynamic B, H, W constrains none of them: the program runs at 1x1,
-    small and large sizes, on both sides of any size threshold (DANetPAM's impl='auto'
-    switches path above 64x64: 65x64 is past it)."""
+def _export_and_compare(module, c, sizes):
+    """``torch.export`` of ``module`` at EXPORT_SIZE with dynamic B, H, W (named dims
+    ``min=1``), run at ``sizes`` against eager; skipped where torch has no dynamic export."""
     skip_unless('dynamic torch.export')
-    from torch.export import export
-    module = build(name)
-    c = VALID[name][0]
     # Named dims: export refuses any guard that does not hold for every size >= 1
     # (Dim.DYNAMIC would instead defer some of them to run time).
     dynamic = {0: export_dim('B'), 2: export_dim('H'), 3: export_dim('W')}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        program = export(module, (torch.randn(EXPORT_SIZE[0], c, *EXPORT_SIZE[1:]), ),
-                         dynamic_shapes=(dynamic, )).module()
-    for b, h, w in OTHER_SIZES + [(1, 65, 64)]:
+        program = torch.export.export(
+            module, (torch.randn(EXPORT_SIZE[0], c, *EXPORT_SIZE[1:]), ),
+            dynamic_shapes=(dynamic, )).module()
+    for b, h, w in sizes:
         x = torch.randn(b, c, h, w)
         with torch.no_grad():
             torch.testing.assert_close(program(x), module(x), rtol=1e-4, atol=1e-5,
                                        msg=lambda m: f'{b}x{c}x{h}x{w}: {m}')
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_torch_export_with_dynamic_sizes(name):
+    """torch.export with dynamic B, H, W constrains none of them: the program runs at 1x1,
+    small and large sizes, on both sides of any size threshold (DANetPAM's impl='auto'
+    switches path above 64x64: 65x64 is past it)."""
+    _export_and_compare(build(name), VALID[name][0], OTHER_SIZES + [(1, 65, 64)])
+
+
+# Channel counts off the powers of two: one channel, and counts whose head or group
+# layout pads (DANetPAM's fused path splits 129 channels into 2 heads of 65). Per module
+# the smallest it takes, and 129 (else the largest).
+AWKWARD_CHANNELS = (1, 12, 129, 264)
+
+
+def _awkward(name):
+    taken = valid_channels(name, AWKWARD_CHANNELS)
+    return sorted({taken[0], 129 if 129 in taken else taken[-1]}) if taken else []
+
+
+AWKWARD = [(name, c) for name in NAMES for c in _awkward(name)]
+
+
+@pytest.mark.parametrize('name,channels', AWKWARD, ids=[f'{n}-{c}' for n, c in AWKWARD])
+def test_torch_export_at_awkward_channel_counts(name, channels):
+    """The exported program of every channel count a module takes (not only the powers of
+    two above) runs at 1x1 and beyond with eager's outputs, on both sides of DANetPAM's
+    size threshold."""
+    _export_and_compare(build(name, channels), channels, [(1, 1, 1), (3, 13, 2), (1, 65, 64)])
 
 
 @pytest.fixture(scope='module')
@@ -635,3 +661,154 @@ def test_bad_arguments(name, arg, value, must_raise):
         _assert_finite_training_state(module)
     with torch.no_grad():
         assert torch.isfinite(module.eval()(*inputs_for(module, 2))).all()
+
+
+# ------------------------------------------------------------------------------------------
+# Bad inputs, each refused by one sentence naming the module, the value and the rule; the
+# meta device (shapes only, as deferred initialisation of large models runs).
+
+# The position dims of each layout: a map without positions is refused (B = 0 is not).
+POSITIONS = {'BCHW': 'HW', 'BCNT': 'N'}
+
+
+def _zero_size_cases():
+    cases = []
+    for name in ALL_NAMES:
+        layout = getattr(ALL_MODULES[name], '_layout_', 'BCHW')
+        for letters in POSITIONS.get(layout, ()):
+            cases.append((name, letters))
+        if len(POSITIONS.get(layout, '')) > 1:
+            cases.append((name, POSITIONS[layout]))  # all of them at once
+    return cases
+
+
+ZERO_SIZE_CASES = _zero_size_cases()
+
+
+@pytest.mark.parametrize('batch', [2, 0], ids=['B2', 'B0'])
+@pytest.mark.parametrize('name,zeroed', ZERO_SIZE_CASES,
+                         ids=[f'{n}-{z}=0' for n, z in ZERO_SIZE_CASES])
+def test_zero_size_positions_are_refused_with_a_sentence(name, zeroed, batch):
+    """H or W = 0 (N = 0 for the (B, C, N, T) form) raises the shared check's ValueError,
+    naming the module, the shape and the rule, in eval and in training, also at B = 0."""
+    module = build_any(name)
+    layout = getattr(type(module), '_layout_', 'BCHW')
+    (x, ) = inputs_for(module, batch)
+    shape = list(x.shape)
+    for letter in zeroed:
+        shape[layout.index(letter)] = 0
+    for train in (False, True):
+        with pytest.raises(ValueError) as info:
+            module.train(train)(torch.randn(shape))
+        message = str(info.value)
+        assert message.startswith(f'{name}: ') and str(tuple(shape)) in message, message
+        assert all(f'{letter}=0' in message for letter in zeroed), message
+        assert '>= 1' in message, message
+
+
+@pytest.mark.parametrize('name', sorted(list_attention_modules('BNC')))
+def test_sequences_without_queries_or_keys(name):
+    """A sequence form with no queries gives no outputs; queries without keys get what a
+    fully masked row gets (zero attention, then the output map), never NaN."""
+    module = build_any(name)
+    q, k, v = inputs_for(module, 2)
+    with torch.no_grad():
+        assert module(q[:, :0], k, v).shape == (2, 0, module.d_model)
+        no_keys = module(q, k[:, :0], v[:, :0])
+        masked = module(q, k, v, torch.ones(q.shape[1], k.shape[1], dtype=torch.bool))
+    assert torch.isfinite(no_keys).all()
+    torch.testing.assert_close(no_keys, masked)
+
+
+def _meta_inputs(module, batch):
+    return [t.to('meta') for t in inputs_for(module, batch)]
+
+
+@pytest.mark.parametrize('train', [False, True], ids=['eval', 'train'])
+@pytest.mark.parametrize('name', ALL_NAMES)
+def test_meta_device_gives_shapes(name, train):
+    """On the meta device (a module moved there, or built there) every module gives the
+    output shape and dtype of the CPU, at batch 2, 1 and 0, and backward runs."""
+    module = build_any(name).train(train)
+    with torch.no_grad():
+        expected = {b: module(*inputs_for(module, b)) for b in (2, 1, 0)}
+    kwargs = _required_kwargs(type(module))
+    with torch.device('meta'):
+        built = type(module)(**kwargs).train(train)
+    for label, meta in (('moved', copy.deepcopy(module).to('meta')), ('built', built)):
+        for batch, ref in expected.items():
+            inputs = [t.requires_grad_(True) for t in _meta_inputs(module, batch)]
+            out = meta(*inputs)
+            where = f'{name} ({label} on meta) at batch {batch}'
+            assert out.is_meta and out.shape == ref.shape and out.dtype == ref.dtype, where
+            out.sum().backward()
+            assert all(t.grad is None or t.grad.shape == t.shape for t in inputs), where
+
+
+@pytest.mark.parametrize('name', sorted(list_attention_modules('BNC')))
+def test_meta_device_with_mask_and_weights(name):
+    module = build_any(name).to('meta')
+    q, k, v = _meta_inputs(module, 2)
+    mask = torch.zeros(2, 1, q.shape[1], k.shape[1], dtype=torch.bool, device='meta')
+    weights = torch.ones(2, module.h, q.shape[1], k.shape[1], device='meta')
+    assert module(q, k, v, mask, weights).shape == q.shape
+
+
+def test_meta_device_through_the_detector_with_every_module():
+    """The backbone and necks of the demo detector that holds every registered module (and
+    ASFF), built on the meta device and run there."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from tests.conftest import CONFIG_DIR
+    cfg = Config.fromfile(str(CONFIG_DIR / 'demo' /
+                              'retinanet_r18-every-attention_fpn-asff_300i_toy-coco.py'))
+    init_default_scope('mmdet')
+    with torch.device('meta'):
+        backbone = MMDET_MODELS.build(cfg.model.backbone)
+        necks = [MMDET_MODELS.build(n) for n in cfg.model.neck]
+    types = {type(m).__name__ for m in backbone.modules()}
+    assert set(NAMES) <= types, set(NAMES) - types
+    feats = backbone(torch.empty(2, 3, 96, 64, device='meta'))
+    for neck in necks:
+        feats = neck(feats)
+    assert all(f.is_meta for f in feats)
+    assert [tuple(f.shape[2:]) for f in feats] == [(12, 8), (6, 4), (3, 2), (2, 1), (1, 1)]
+
+
+def _bad_mask_shapes(b, h, nq, nk):
+    """Shapes that do not broadcast to the scores (B, h, nq, nk), or would enlarge them."""
+    assert b not in (1, h)  # so that (b, nq, nk), read as (h, nq, nk), is refused
+    return [(b, nq, nk + 1), (b + 1, 1, nq, nk), (b, h + 1, nq, nk), (1, b, h, nq, nk),
+            (nq + 1, nk), (nk, nq), (b, nq, nk)]
+
+
+def _good_mask_shapes(b, h, nq, nk):
+    return [(nq, nk), (b, 1, nq, nk), (b, h, nq, nk), (b, 1, 1, nk), (1, nk), (h, nq, nk)]
+
+
+@pytest.mark.parametrize('argument', ['attention_mask', 'attention_weights'])
+@pytest.mark.parametrize('name', sorted(list_attention_modules('BNC')))
+def test_mask_and_weight_shapes_are_checked(name, argument):
+    """A mask or weights must broadcast to the attention scores (B, h, nq, nk) without
+    enlarging them; any other shape is refused naming the module, the argument and the
+    shape (not a broadcasting error from inside torch)."""
+    module = build_any(name)
+    q, k, v = inputs_for(module, 2)
+    dims = (2, module.h, q.shape[1], k.shape[1])
+
+    def make(shape):
+        if argument == 'attention_mask':
+            return dict(attention_mask=torch.rand(shape) < 0.3)
+        return dict(attention_weights=torch.rand(shape) + 0.5)
+
+    for shape in _bad_mask_shapes(*dims):
+        with pytest.raises(ValueError) as info:
+            module(q, k, v, **make(shape))
+        message = str(info.value)
+        assert message.startswith(f'{name}: {argument} of shape {shape}'), message
+        assert str(dims) in message, message
+    for shape in _good_mask_shapes(*dims) + [()]:
+        with torch.no_grad():
+            assert module(q, k, v, **make(shape)).shape == q.shape, shape

@@ -4,14 +4,14 @@ Three modes (logic in ``mmattn/analysis``)::
 
     # every registered 2D module + mmcv's plugins at 2x256x64x64 on CPU
     python tools/benchmark.py modules
-    python tools/benchmark.py modules SE CBAM 'DANetPAM[impl=plain]' DANetPAM \\
+    python tools/benchmark.py modules SE CBAM "DANetPAM(impl='plain')" DANetPAM \\
         --shape 2 256 32 32 --precision fp32 bf16 --device cuda --baselines
     # latency and memory against resolution, log-log PNG
     python tools/benchmark.py scaling DANetPAM NonLocal2d SE --sizes 16 32 64 128
     # ResNet-50 classifier parameters with each module at its paper's position
     python tools/benchmark.py params
     # a detector or segmentor with and without its attention
-    python tools/benchmark.py model configs/det/retinanet/retinanet_r50-se_fpn_1x_coco.py \\
+    python tools/benchmark.py model configs/se/retinanet_r50-se_fpn_1x_coco.py \\
         --size 800 1333
 
 A markdown table goes to stdout, a progress bar to stderr, and every number
@@ -25,13 +25,15 @@ import sys
 from typing import Any, Dict, List
 
 import torch
+from mmengine.config import DictAction
 
 from mmattn.analysis import flop_rules_markdown, resolve_specs, run_model, run_modules, run_scaling
-from mmattn.analysis.modules import parse_assignments, parse_overrides, shape_tuple
+from mmattn.analysis.modules import parse_overrides, shape_tuple
 from mmattn.analysis.params import catalog_params, catalog_params_markdown
 from mmattn.analysis.report import (Progress, environment, format_mib, format_ms, human,
                                     markdown_table, modules_markdown, plot_scaling,
                                     scaling_markdown, write_csv, write_json)
+from mmattn.files import config_file, exit_on_missing_file
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:
@@ -53,11 +55,12 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
 
     modules_common = argparse.ArgumentParser(add_help=False)
     modules_common.add_argument(
-        'modules', nargs='*', help='module specs: Name, Name[k=v,...], baseline:Name '
+        'modules', nargs='*', help="module specs: Name, Name(k=v, ...), baseline:Name "
+        "(quote them for the shell: 'DANetPAM(impl=\"plain\")') "
         '(default: every registered 2D mmattn module and mmcv\'s attention plugins)')
     modules_common.add_argument(
-        '--kwargs', nargs='+', default=[], metavar='NAME:K=V[,K=V]',
-        help='constructor arguments for every spec of a type, e.g. DANetPAM:impl=plain')
+        '--kwargs', nargs='+', default=[], metavar='TYPE(ARGS)',
+        help="constructor arguments for every spec of a type, e.g. \"DANetPAM(impl='plain')\"")
     modules_common.add_argument('--baselines', action='store_true',
                                 help='add the baseline transcription after each module that '
                                 'has one')
@@ -97,10 +100,11 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                    help='input image size (default: 800 1333)')
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--skip-train', action='store_true', help='no training-iteration timing')
-    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                   help='config overrides, e.g. model.backbone.depth=101')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                   help='config overrides (as mmdet\'s tools read them), e.g. '
+                   'model.backbone.depth=101')
     p = sub.add_parser('params', help='ResNet-50 classifier parameters with each module at its '
-                       'paper position (mmattn/sweep/positions.py)')
+                       'default place (its class)')
     p.add_argument('modules', nargs='*', help='module types (default: the placement table)')
     p.add_argument('--channels', type=int, default=256,
                    help='width for the module-alone column (default: 256)')
@@ -161,7 +165,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                      f'{args.device}, {"/".join(args.precision)}')
         payload['plot'] = out + '.png'
     else:
-        cfg_options = parse_assignments(','.join(args.cfg_options)) if args.cfg_options else None
+        config_file('benchmark.py model', args.config)  # before the progress bar starts
+        cfg_options = args.cfg_options or None
         with Progress(2, 'model', enabled=not args.no_progress) as progress:
             result = run_model(args.config, args.size, batch_size=args.batch_size,
                                train=not args.skip_train, cfg_options=cfg_options,
@@ -218,7 +223,8 @@ def main(argv: List[str] = None) -> None:
         for spec in resolve_specs(None):
             print(f'{spec.label}\t{spec.source}')
         return
-    run(args)
+    with exit_on_missing_file():
+        run(args)
 
 
 if __name__ == '__main__':

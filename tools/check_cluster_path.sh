@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's GPU-cluster path B, end to end on this machine (`make test` runs it):
+# The GPU-cluster path B of docs/get_started.md, end to end on this machine (`make test` runs it):
 #
 #   1. an interpreter that holds torch at mmattn's floor and nothing else, as a cluster
 #      module or a conda env would (no numpy: torch 2.1 does not require it);
@@ -10,7 +10,7 @@
 #      module, at its paper's position, and ASFF train a detector with one image per device
 #      (tests/test_integration/test_one_image_per_device.py).
 #
-# Path A (the README's install order with OpenMMLab's prebuilt mmcv) is what
+# Path A (the install order of docs/get_started.md, with OpenMMLab's prebuilt mmcv) is what
 # `make setup-compat` installs, and `make test-compat` runs the suite there.
 #
 # Settings: CLUSTER_TORCH (default 2.1.2), CLUSTER_DIR (default .venv-cluster-path).

@@ -6,7 +6,7 @@
 #
 # Settings (environment variables, or `make setup VAR=value`):
 #   TORCH=pinned   the default stack: torch 2.14.1 + torchvision 0.29.1 (the newest mmattn
-#                  is tested with; a CUDA build that also runs on a CPU), timm, mmpretrain
+#                  is tested with; a CUDA build that also runs on a CPU) and timm
 #   TORCH=floor    the oldest stack mmattn supports, as GPU clusters run it with OpenMMLab's
 #                  prebuilt mmcv wheels: torch 2.1.2 with numpy<2 (`make setup-compat`)
 #   TORCH=system   keep the torch that PYTHON imports (a GPU node's CUDA torch, from a
@@ -139,7 +139,7 @@ case "$TORCH" in
         install_pinned torch "$PINNED_TORCH" "torch==$PINNED_TORCH" "torchvision==$PINNED_TORCHVISION"
         install_pinned torchvision "$PINNED_TORCHVISION" "torch==$PINNED_TORCH" "torchvision==$PINNED_TORCHVISION" ;;
     floor)
-        # The order of the README's cluster path A: torch at the floor with numpy<2 first.
+        # The order of the cluster path A (docs/get_started.md): torch at the floor, numpy<2 first.
         install_pinned torch "$FLOOR_TORCH" "torch==$FLOOR_TORCH" 'numpy<2' ;;
     system)
         # The site-packages that holds PYTHON's torch joins the venv's path through a

@@ -11,6 +11,7 @@ trained with).
 import argparse
 
 from mmattn.engine import add_launch_arguments, load_config, parse_launch_args, setup_test_cfg, test
+from mmattn.files import config_file, existing_file, exit_on_missing_file
 
 
 def parse_args(argv=None):
@@ -32,6 +33,9 @@ def parse_args(argv=None):
 
 def main():
     args = parse_args()
+    with exit_on_missing_file():
+        config_file('tools/test.py', args.config)
+        existing_file('tools/test.py', 'CHECKPOINT', args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init)
     setup_test_cfg(cfg, args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
                    show_dir=args.show_dir, launcher=args.launcher, show=args.show,

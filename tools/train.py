@@ -5,12 +5,13 @@
         [--launcher {none,pytorch,slurm,mpi}]
 
 Every flag of mmdet's (3.3) and mmseg's (1.2) tools/train.py, plus ``--attention``
-(e.g. ``--attention SE:after_conv3:0111 ECA:after_conv2``; see mmattn/sweep/derive.py).
+(e.g. ``--attention SE:after_conv3:0111 ECA:after_conv2``; see mmattn/config/spec.py).
 """
 import argparse
 
 from mmattn.engine import (add_launch_arguments, load_config, parse_launch_args, setup_train_cfg,
                            train)
+from mmattn.files import config_file, existing_file, exit_on_missing_file
 
 
 def parse_args(argv=None):
@@ -32,6 +33,10 @@ def parse_args(argv=None):
 
 def main():
     args = parse_args()
+    with exit_on_missing_file():
+        config_file('tools/train.py', args.config)
+        if args.resume not in (None, 'auto'):
+            existing_file('tools/train.py', '--resume', args.resume)
     cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init)
     setup_train_cfg(cfg, args.config, work_dir=args.work_dir, amp=args.amp,
                     resume=args.resume, launcher=args.launcher,

@@ -31,7 +31,7 @@ import torch
 
 from .flops import count_flops
 from .measure import autocast_context, bytes_moved, copy_bandwidth, peak_memory, time_call
-from .modules import ModuleSpec, build_module, module_kwargs
+from .modules import BenchSpec, build_module, module_kwargs
 from .process_memory import process_peak_rss
 
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -46,7 +46,7 @@ def _add_timing(row: Dict[str, Any], prefix: str, timing: Dict[str, float]) -> N
         row[f'{prefix}_{key}'] = value
 
 
-def measure_module(spec: ModuleSpec,
+def measure_module(spec: BenchSpec,
                    shape: Sequence[int],
                    device: str = 'cpu',
                    precision: str = 'fp32',
@@ -64,7 +64,7 @@ def measure_module(spec: ModuleSpec,
     """Measure one module at one shape and precision; a flat dict of numbers.
 
     Args:
-        spec (ModuleSpec): What to build (see :mod:`mmattn.analysis.modules`).
+        spec (BenchSpec): What to build (see :mod:`mmattn.analysis.modules`).
         shape (sequence of int): Input ``(B, C, H, W)``; ``C`` is in_channels.
         device (str): ``'cpu'`` or ``'cuda[:i]'``. Default: 'cpu'.
         precision (str): ``'fp32'``, ``'fp16'`` or ``'bf16'``. Default: 'fp32'.
@@ -178,7 +178,7 @@ def measure_module(spec: ModuleSpec,
     return row
 
 
-def run_modules(specs: Sequence[ModuleSpec],
+def run_modules(specs: Sequence[BenchSpec],
                 shapes: Sequence[Sequence[int]],
                 precisions: Sequence[str] = ('fp32', ),
                 channels_last: Sequence[bool] = (False, ),
@@ -222,7 +222,7 @@ def scaling_exponent(sizes: Sequence[float], values: Sequence[Optional[float]]) 
     return math.log(v2 / v1) / math.log(s2 / s1)
 
 
-def run_scaling(specs: Sequence[ModuleSpec],
+def run_scaling(specs: Sequence[BenchSpec],
                 sizes: Sequence[int] = (16, 32, 64, 128),
                 batch: int = 2,
                 channels: int = 256,

@@ -273,7 +273,7 @@ FLOP_RULES: List[Tuple[str, str]] = [
 
 
 def flop_rules_markdown() -> str:
-    """:data:`FLOP_RULES` as a markdown table, ready for the README."""
+    """:data:`FLOP_RULES` as a markdown table, ready for docs/cost.md."""
     lines = ['| op | FLOPs counted |', '|---|---|']
     lines += [f'| {ops} | {rule} |' for ops, rule in FLOP_RULES]
     return '\n'.join(lines)

@@ -21,83 +21,14 @@ import copy
 import importlib
 import logging
 from collections import Counter
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
+from mmattn.config.model import no_pretrained, strip_attention
 from .flops import count_flops
 from .measure import peak_memory, time_call
-
-#: Config types that wrap a backbone or neck to add attention; stripping keeps
-#: the wrapped one. Matched on the last dotted part of ``type``.
-WRAPPER_TYPES = ('AttentionBackbone', 'AttentionNeck')
-#: Necks that are attention themselves; stripping drops them from a neck list.
-ATTENTION_NECKS = ('ASFF', )
-_INNER_KEYS = ('backbone', 'neck', 'inner', 'module', 'wrapped', 'base')
-
-
-def _type_name(cfg: Any) -> str:
-    t = cfg.get('type', '') if isinstance(cfg, dict) else ''
-    return (t if isinstance(t, str) else getattr(t, '__name__', str(t))).split('.')[-1]
-
-
-def _unwrap(cfg: dict, removed: List[str]) -> Optional[dict]:
-    """The config a wrapper wraps (recursively), ``cfg`` itself if it is no
-    wrapper, or None for a wrapper of nothing (``AttentionNeck(neck=None)``)."""
-    while _type_name(cfg) in WRAPPER_TYPES:
-        removed.append(_type_name(cfg))
-        inner = next((cfg[k] for k in _INNER_KEYS if isinstance(cfg.get(k), dict)), None)
-        if inner is None:
-            return None
-        cfg = inner
-    return cfg
-
-
-def strip_attention(model_cfg: dict) -> Tuple[dict, List[str]]:
-    """A copy of ``model_cfg`` without its attention, and what was removed.
-
-    Backbone: ``AttentionBackbone`` wrappers give way to the backbone they wrap;
-    ``plugins`` are removed. Neck: ``AttentionNeck`` wrappers give way to the
-    wrapped neck (one without a neck is dropped), ``ASFF`` entries leave a
-    neck list; a neck that was only attention becomes None.
-    """
-    cfg = copy.deepcopy(model_cfg)
-    removed: List[str] = []
-    if isinstance(cfg.get('backbone'), dict):
-        backbone = _unwrap(cfg['backbone'], removed)
-        if backbone is None:
-            raise ValueError(f"benchmark: no backbone inside {cfg['backbone']}")
-        if backbone.get('plugins'):
-            removed += [_type_name(p.get('cfg', p)) + ' plugin' for p in backbone['plugins']]
-            backbone['plugins'] = None
-        cfg['backbone'] = backbone
-    neck = cfg.get('neck')
-    if isinstance(neck, dict):
-        cfg['neck'] = _unwrap(neck, removed)
-    elif isinstance(neck, (list, tuple)):
-        kept = []
-        for item in neck:
-            if _type_name(item) in ATTENTION_NECKS:
-                removed.append(_type_name(item))
-                continue
-            item = _unwrap(item, removed) if isinstance(item, dict) else item
-            if item is not None:
-                kept.append(item)
-        cfg['neck'] = (kept[0] if len(kept) == 1 else kept) if kept else None
-    return cfg, removed
-
-
-def _no_pretrained(model_cfg: dict) -> None:
-    if 'pretrained' in model_cfg:  # mmseg: a checkpoint name at the model level
-        model_cfg['pretrained'] = None
-    stack = [model_cfg.get('backbone')]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if 'init_cfg' in item:
-                item['init_cfg'] = None
-            stack += [v for k, v in item.items() if k in _INNER_KEYS]
 
 
 def build_model(cfg, model_cfg: dict) -> nn.Module:
@@ -108,7 +39,7 @@ def build_model(cfg, model_cfg: dict) -> nn.Module:
     registry = importlib.import_module(f'{scope}.registry').MODELS
     from mmengine.config import ConfigDict
     model_cfg = copy.deepcopy(model_cfg)
-    _no_pretrained(model_cfg)
+    no_pretrained(model_cfg)
     # A ConfigDict, as the runner builds from: mmdet's two-stage detectors read
     # train_cfg.rpn and test_cfg.rcnn as attributes.
     model = registry.build(ConfigDict(model_cfg))
@@ -271,7 +202,9 @@ def run_model(config: str, size: Sequence[int] = (800, 1333), device: str = 'cpu
     as a fraction of the full model's value).
     """
     from mmengine.config import Config
-    cfg = Config.fromfile(config)
+
+    from mmattn.files import config_file
+    cfg = Config.fromfile(config_file('benchmark.py model', config))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     full_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
@@ -298,5 +231,4 @@ def run_model(config: str, size: Sequence[int] = (800, 1333), device: str = 'cpu
                 added_modules=added, rows=[row_with, row_without], share=share)
 
 
-__all__ = ['ATTENTION_NECKS', 'WRAPPER_TYPES', 'TensorForward', 'build_model', 'measure_model',
-           'run_model', 'strip_attention', 'synthetic_batch']
+__all__ = ['TensorForward', 'build_model', 'measure_model', 'run_model', 'synthetic_batch']

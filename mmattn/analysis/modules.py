@@ -1,19 +1,19 @@
 """Which modules a benchmark runs, and how each is built: by name, never from a fixed list.
 
-A module is named by a spec string:
+A module is named in the one spec grammar of mmattn (:mod:`mmattn.config.spec`), the one
+``--attention`` and the sweep read, without a position:
 
 * ``SE`` -- a type in mmengine's root ``MODELS`` (every mmattn module, and
   mmcv's ContextBlock, GeneralizedAttention, NonLocal2d, CrissCrossAttention);
-* ``DANetPAM[impl=plain,reduction=8]`` -- with keyword arguments (values are
-  Python literals; anything else is taken as a string);
+* ``DANetPAM(impl='plain', reduction=8)`` -- with keyword arguments (Python literals,
+  checked against the constructor when the spec is parsed);
 * ``baseline:CoTAttention`` -- the direct transcription registered in
   :data:`mmattn.analysis.baselines.BASELINES`, built with the same arguments.
 
 ``in_channels`` is always passed first. Overrides given for a type name
-(``--kwargs DANetPAM:impl=plain``) apply to every spec of that type, inline
+(``--kwargs "DANetPAM(impl='plain')"``) apply to every spec of that type, inline
 arguments win over them.
 """
-import ast
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -21,7 +21,10 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch.nn as nn
 
-from mmattn.registry import ROOT_MODELS, list_attention_modules
+from mmattn.config import parse_module_spec, to_python
+from mmattn.models import list_attention_modules
+from mmattn.models.utils.lookup import build_module as build_registered
+from mmattn.registry import ROOT_MODELS
 
 #: mmcv's attention plugins that mmdet configs can name, and the arguments an
 #: mmdet config gives them (mmcv's ContextBlock has no default ratio: 1/16 is
@@ -38,7 +41,7 @@ BASELINE_PREFIX = 'baseline:'
 
 
 @dataclass
-class ModuleSpec:
+class BenchSpec:
     """One row of a module benchmark: a type, where it comes from, its arguments."""
 
     name: str
@@ -47,10 +50,10 @@ class ModuleSpec:
 
     @property
     def label(self) -> str:
+        """The spec as it would be written: ``baseline:DANetPAM(impl='plain')``."""
         label = (BASELINE_PREFIX if self.baseline else '') + self.name
         if self.kwargs:
-            label += '[' + ','.join(f'{k}={v!r}' if isinstance(v, str) else f'{k}={v}'
-                                    for k, v in self.kwargs.items()) + ']'
+            label += '(' + ', '.join(f'{k}={to_python(v)}' for k, v in self.kwargs.items()) + ')'
         return label
 
     @property
@@ -64,73 +67,36 @@ class ModuleSpec:
         return module.split('.')[0] if module else 'unknown'
 
 
-def _split_top_level(text: str, sep: str = ',') -> List[str]:
-    """Split on ``sep`` outside brackets and quotes."""
-    parts, depth, quote, current = [], 0, '', ''
-    for char in text:
-        if quote:
-            quote = '' if char == quote else quote
-        elif char in '\'"':
-            quote = char
-        elif char in '([{':
-            depth += 1
-        elif char in ')]}':
-            depth -= 1
-        elif char == sep and depth == 0:
-            parts.append(current)
-            current = ''
-            continue
-        current += char
-    if current.strip():
-        parts.append(current)
-    return [p.strip() for p in parts]
+def parse_spec(text: str) -> BenchSpec:
+    """``[baseline:]TYPE[(ARGS)]`` -> :class:`BenchSpec`, with mmattn's spec grammar.
 
-
-def parse_value(text: str) -> Any:
-    """A Python literal if it is one (``8``, ``(3, 5)``, ``None``), else the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_assignments(text: str) -> Dict[str, Any]:
-    """``'a=1,b=(3,5),c=plain'`` -> ``{'a': 1, 'b': (3, 5), 'c': 'plain'}``."""
-    kwargs = {}
-    for item in _split_top_level(text):
-        if '=' not in item:
-            raise ValueError(f'benchmark: {item!r} is not a key=value argument')
-        key, value = item.split('=', 1)
-        kwargs[key.strip()] = parse_value(value.strip())
-    return kwargs
-
-
-def parse_spec(text: str) -> ModuleSpec:
-    """Parse ``[baseline:]Name[k=v,...]`` (see the module docstring)."""
+    Raises:
+        ValueError: the spec is malformed, names a position (a module runs alone here), or
+            an argument the module does not take.
+        UnknownTypeError: no registry knows the type.
+    """
     text = text.strip()
     baseline = text.startswith(BASELINE_PREFIX)
     if baseline:
         text = text[len(BASELINE_PREFIX):]
-    kwargs: Dict[str, Any] = {}
-    if '[' in text:
-        if not text.endswith(']'):
-            raise ValueError(f'benchmark: module spec {text!r} must end with "]"')
-        text, args = text[:-1].split('[', 1)
-        kwargs = parse_assignments(args)
-    if not text:
-        raise ValueError('benchmark: empty module name')
-    return ModuleSpec(text, kwargs, baseline)
+    import_all()
+    # A baseline takes the arguments of the module it transcribes: check against that.
+    spec = parse_module_spec(text)
+    if spec.position is not None or spec.stages is not None:
+        raise ValueError(f'benchmark: module spec {text!r} names a position; the benchmark '
+                         'runs each module alone: give TYPE[(ARGS)]')
+    return BenchSpec(spec.type, dict(spec.args), baseline)
 
 
 def parse_overrides(items: Optional[Iterable[str]]) -> Dict[str, Dict[str, Any]]:
-    """``['DANetPAM:impl=plain', 'SE:reduction=8']`` -> per type name kwargs."""
+    """``["DANetPAM(impl='plain')", 'SE(reduction=8)']`` -> per type name kwargs."""
     overrides: Dict[str, Dict[str, Any]] = {}
     for item in items or ():
-        if ':' not in item:
-            raise ValueError(
-                f'benchmark: override {item!r} must read Name:key=value[,key=value]')
-        name, args = item.split(':', 1)
-        overrides.setdefault(name.strip(), {}).update(parse_assignments(args))
+        spec = parse_spec(item)
+        if spec.baseline or not spec.kwargs:
+            raise ValueError(f'benchmark: override {item!r} must read TYPE(ARGS), e.g. '
+                             "\"DANetPAM(impl='plain')\"")
+        overrides.setdefault(spec.name, {}).update(spec.kwargs)
     return overrides
 
 
@@ -157,12 +123,12 @@ def import_baselines() -> List[str]:
     return failed
 
 
-def default_specs(mmcv_plugins: bool = True) -> List[ModuleSpec]:
+def default_specs(mmcv_plugins: bool = True) -> List[BenchSpec]:
     """Every registered 2D mmattn module, then mmcv's attention plugins that exist."""
     import_all()
-    specs = [ModuleSpec(name) for name in list_attention_modules()]
+    specs = [BenchSpec(name) for name in list_attention_modules()]
     if mmcv_plugins:
-        specs += [ModuleSpec(name) for name in MMCV_PLUGINS if ROOT_MODELS.get(name) is not None]
+        specs += [BenchSpec(name) for name in MMCV_PLUGINS if ROOT_MODELS.get(name) is not None]
     return specs
 
 
@@ -171,7 +137,7 @@ def has_baseline(name: str) -> bool:
     return BASELINES.get(name) is not None
 
 
-def module_kwargs(spec: ModuleSpec,
+def module_kwargs(spec: BenchSpec,
                   overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
     """The keyword arguments (besides in_channels) a spec builds with."""
     kwargs = dict(MMCV_PLUGINS.get(spec.name, {}))
@@ -180,36 +146,34 @@ def module_kwargs(spec: ModuleSpec,
     return kwargs
 
 
-def build_module(spec: ModuleSpec, in_channels: int,
+def build_module(spec: BenchSpec, in_channels: int,
                  overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> nn.Module:
-    """Build the module a spec names, for ``in_channels`` input channels."""
+    """Build the module a spec names, for ``in_channels`` input channels (an unknown type
+    is an ``UnknownTypeError`` naming the closest registered names)."""
     import_all()
     kwargs = module_kwargs(spec, overrides)
+    cfg = dict(type=spec.name, in_channels=in_channels, **kwargs)
     if spec.baseline:
         from mmattn.analysis.baselines import BASELINES
-        registry = BASELINES
-    else:
-        registry = ROOT_MODELS
-    if registry.get(spec.name) is None:
-        raise KeyError(f'benchmark: {spec.label} is not registered in {registry.name!r}')
-    return registry.build(dict(type=spec.name, in_channels=in_channels, **kwargs))
+        return build_registered(f'benchmark: {spec.label}', cfg, 'baseline', BASELINES)
+    return build_registered(f'benchmark: {spec.label}', cfg)
 
 
-def expand_specs(specs: List[ModuleSpec], with_baselines: bool) -> List[ModuleSpec]:
+def expand_specs(specs: List[BenchSpec], with_baselines: bool) -> List[BenchSpec]:
     """``specs``, each followed by its baseline when asked and when one is registered."""
     if not with_baselines:
         return list(specs)
     import_all()
-    out: List[ModuleSpec] = []
+    out: List[BenchSpec] = []
     for spec in specs:
         out.append(spec)
         if not spec.baseline and has_baseline(spec.name):
-            out.append(ModuleSpec(spec.name, dict(spec.kwargs), baseline=True))
+            out.append(BenchSpec(spec.name, dict(spec.kwargs), baseline=True))
     return out
 
 
 def resolve_specs(names: Optional[List[str]], with_baselines: bool = False,
-                  mmcv_plugins: bool = True) -> List[ModuleSpec]:
+                  mmcv_plugins: bool = True) -> List[BenchSpec]:
     """Specs from command-line names (default: :func:`default_specs`)."""
     specs = [parse_spec(n) for n in names] if names else default_specs(mmcv_plugins)
     return expand_specs(specs, with_baselines)
@@ -222,6 +186,6 @@ def shape_tuple(shape: Iterable[int]) -> Tuple[int, int, int, int]:
     return shape  # type: ignore
 
 
-__all__ = ['MMCV_PLUGINS', 'ModuleSpec', 'build_module', 'default_specs', 'expand_specs',
-           'import_all', 'import_baselines', 'module_kwargs', 'parse_assignments',
-           'parse_overrides', 'parse_spec', 'parse_value', 'resolve_specs', 'shape_tuple']
+__all__ = ['MMCV_PLUGINS', 'BenchSpec', 'build_module', 'default_specs', 'expand_specs',
+           'import_all', 'import_baselines', 'module_kwargs', 'parse_overrides', 'parse_spec',
+           'resolve_specs', 'shape_tuple']

@@ -12,7 +12,7 @@ call. Linux and macOS only (``resource``).
 
 Run as a script it is that fresh interpreter::
 
-    python -m mmattn.analysis.process_memory 'DANetPAM[impl=plain]' 1 256 128 128
+    python -m mmattn.analysis.process_memory "DANetPAM(impl='plain')" 1 256 128 128
 """
 import json
 import subprocess

@@ -29,11 +29,11 @@ def environment(device: str = 'cpu') -> Dict[str, Any]:
     import mmcv
     import mmengine
 
-    import mmattn
+    from mmattn.version import __version__
     dev = torch.device(device)
     env: Dict[str, Any] = dict(
         python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
-        mmengine=mmengine.__version__, mmcv=mmcv.__version__, mmattn=mmattn.__version__,
+        mmengine=mmengine.__version__, mmcv=mmcv.__version__, mmattn=__version__,
         device=dev.type, cpu=cpu_model(), cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
         torch_interop_threads=torch.get_num_interop_threads(),

@@ -8,41 +8,43 @@
 - :mod:`.stack`: the check ``import mmattn`` runs (torch too old, a numpy that torch
   cannot use) and the sentence for an mmcv compiled against another torch.
 
-What importing mmattn changes outside mmattn, each process-wide and idempotent
-(:func:`apply_compat`), with why:
+What mmattn changes outside mmattn, each process-wide and idempotent, with why, and when:
 
-1. :mod:`.checkpoint`: the objects of an mmengine checkpoint are allowed under torch's
-   ``weights_only=True`` (torch >= 2.6 refuses them, so resume failed). Nothing else is.
-2. :mod:`.mmcv_ops`: every autograd ``Function`` of ``mmcv.ops`` computes bfloat16 (and,
-   on the CPU, float16) inputs on float32 copies, since mmcv 2.1's kernels take neither
-   (``--amp`` on a CPU stopped in the RPN's NMS).
+1. On ``import mmattn`` (:func:`apply_compat`): :mod:`.checkpoint` allows the objects of
+   an mmengine checkpoint under torch's ``weights_only=True`` (torch >= 2.6 refuses them,
+   so resume failed), on torches that have the allow-list. Nothing else is allowed. It
+   must happen at import: mmdet's and mmseg's own ``tools/train.py`` resume through the
+   config's ``custom_imports`` and nothing else of mmattn.
+2. Only where CPU mixed precision is used (an ``AutocastOptimWrapper`` is built: ``--amp``
+   on a machine without CUDA), never at import: :func:`mmcv_ops_in_fp32` makes every
+   autograd ``Function`` of ``mmcv.ops`` compute bfloat16 (and, on the CPU, float16) inputs
+   on float32 copies, since mmcv 2.1's kernels take neither (the RPN's NMS stopped there).
+   Call it yourself for your own CPU autocast around mmcv's ops.
 """
 from .checkpoint import allow_mmengine_checkpoints, checkpoint_safe_globals
 from .mmcv_ops import fp32_function, mmcv_op_functions, mmcv_ops_in_fp32
 from .stack import check_numpy, check_stack, check_torch, mmcv_ops_error, release
-from .torch_features import (FEATURES, TorchFeatureError, add_safe_globals, autocast_dtype, cond,
-                             cpu_autocast_dtypes, cpu_float16, export_dim, is_compiling,
-                             is_exporting, missing, onnx_export, require,
+from .torch_features import (FEATURES, TorchFeatureError, add_safe_globals, autocast_disabled,
+                             autocast_dtype, cond, cpu_autocast_dtypes, cpu_float16, export_dim,
+                             is_compiling, is_exporting, missing, onnx_export, require,
                              scaled_dot_product_attention, sym_min, torch_load)
 
 __all__ = [
     'apply_compat', 'allow_mmengine_checkpoints', 'checkpoint_safe_globals', 'fp32_function',
     'mmcv_op_functions', 'mmcv_ops_in_fp32', 'check_numpy', 'check_stack', 'check_torch',
     'mmcv_ops_error', 'release', 'FEATURES', 'TorchFeatureError', 'add_safe_globals',
-    'autocast_dtype', 'cond', 'cpu_autocast_dtypes', 'cpu_float16', 'export_dim',
-    'is_compiling', 'is_exporting', 'missing', 'onnx_export', 'require',
-    'scaled_dot_product_attention', 'sym_min',
-    'torch_load'
+    'autocast_disabled', 'autocast_dtype', 'cond', 'cpu_autocast_dtypes', 'cpu_float16',
+    'export_dim', 'is_compiling', 'is_exporting', 'missing', 'onnx_export', 'require',
+    'scaled_dot_product_attention', 'sym_min', 'torch_load'
 ]
 
 _applied = False
 
 
 def apply_compat() -> None:
-    """Apply the two process-wide changes listed above (idempotent)."""
+    """The change ``import mmattn`` makes (item 1 above; idempotent)."""
     global _applied
     if _applied:
         return
     allow_mmengine_checkpoints()
-    mmcv_ops_in_fp32()
     _applied = True

@@ -18,6 +18,7 @@ add_safe_globals              nothing to allow: ``torch.load`` there does     2.
 fused CPU SDPA kernel         the math path (memory quadratic in H*W)         2.2
 ONNX exporter's ``dynamo=``   the TorchScript exporter is the only one        2.5
 get_autocast_dtype            ``get_autocast_cpu_dtype``/``_gpu_dtype``        2.4
+is_autocast_available         ``torch.autocast`` tried on the device type      2.4
 CPU float16 kernels           pure float16 on the CPU is refused              after 2.1.2
 CPU float16 autocast          autocast on the CPU takes bfloat16 only         after 2.1.2
 ============================  ==============================================  ============
@@ -25,8 +26,9 @@ CPU float16 autocast          autocast on the CPU takes bfloat16 only         af
 A feature that mmattn cannot provide without the installed torch raises
 :class:`TorchFeatureError` from :func:`require`: one sentence naming the feature, the
 installed torch and the torch that has it. Tests of such features skip with that sentence
-(``tests/helpers`` turns :func:`missing` into ``pytest.skip``).
+(``tests/conftest.py``'s ``skip_unless`` turns :func:`missing` into ``pytest.skip``).
 """
+import contextlib
 import functools
 import inspect
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
@@ -36,8 +38,8 @@ import torch
 __all__ = [
     'TorchFeatureError', 'FEATURES', 'missing', 'require', 'is_compiling', 'is_exporting',
     'cond', 'sym_min', 'export_dim', 'onnx_export', 'scaled_dot_product_attention',
-    'autocast_dtype', 'cpu_float16',
-    'cpu_autocast_dtypes', 'torch_load', 'add_safe_globals'
+    'autocast_dtype', 'autocast_disabled', 'cpu_float16', 'cpu_autocast_dtypes', 'torch_load',
+    'add_safe_globals'
 ]
 
 
@@ -225,6 +227,33 @@ def autocast_dtype(device_type: str) -> torch.dtype:
     if device_type == 'cpu':
         return torch.get_autocast_cpu_dtype()
     return torch.get_autocast_gpu_dtype()
+
+
+@functools.lru_cache(maxsize=None)
+def _autocast_available(device_type: str) -> bool:
+    amp = getattr(torch, 'amp', None)
+    if amp is not None and hasattr(amp, 'is_autocast_available'):
+        return amp.is_autocast_available(device_type)
+    try:
+        torch.autocast(device_type=device_type, enabled=False)
+    except RuntimeError:  # torch 2.1: "User specified an unsupported autocast device_type"
+        return False
+    return True
+
+
+def autocast_disabled(device_type: str) -> Any:
+    """A context in which autocast is off on ``device_type``.
+
+    A device type autocast does not know gets a context that does nothing: the ``meta``
+    device (shapes only, what deferred initialisation of large models runs on) has no
+    autocast to turn off, and ``torch.autocast(device_type='meta')`` raises
+    ("unsupported scalarType" on torch 2.14, "unsupported autocast device_type" on 2.1).
+    Under ``torch.compile`` and ``torch.export`` the device is a real one and the context
+    is ``torch.autocast``'s, without asking torch first.
+    """
+    if not is_compiling() and not _autocast_available(device_type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, enabled=False)
 
 
 def cpu_float16() -> bool:

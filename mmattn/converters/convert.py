@@ -10,6 +10,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from torch import Tensor
 
+from mmattn.config import to_python
+from mmattn.files import config_file
+from mmattn.version import __version__
 from .io import check_output_path, load_checkpoint_file, save_converted
 from .layouts import get_arch, get_family
 from .resnet import (arch_backbone, build_backbone, check_arch, describe_target,
@@ -55,7 +58,6 @@ class ConversionReport:
 
     def lines(self) -> List[str]:
         """The report as printed by the converter scripts."""
-        from mmattn.sweep.configs import to_python
         out = [f'source: {self.source}' + (f' ({self.arch})' if self.arch else ''),
                f'target: {self.target} ({self.scope}), {self.modules}',
                f'backbone: {to_python(self.backbone)}']
@@ -179,6 +181,8 @@ def convert_checkpoint(src: str,
         force (bool): Replace an existing ``dst``.
     """
     check_output_path(dst, force)
+    if config is not None:
+        config = config_file('converter', config, '--config')  # before reading the source
     state, meta = load_checkpoint_file(src)
     backbone, scope, target_name = None, None, None
     if config is not None:
@@ -187,8 +191,7 @@ def convert_checkpoint(src: str,
     out, report = convert_state_dict(
         state, family, arch=arch, meta=meta, backbone=backbone, scope=scope, task=task,
         source_name=f'{osp.basename(src)}', target_name=target_name)
-    import mmattn
-    save_converted(out, dict(converter=f'mmattn {mmattn.__version__}', source=osp.basename(src),
+    save_converted(out, dict(converter=f'mmattn {__version__}', source=osp.basename(src),
                              family=family, arch=report.arch, scope=report.scope,
                              backbone=_plain(report.backbone)), dst, force)
     return report

@@ -16,14 +16,17 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from mmattn.compat import apply_compat
+from mmattn.files import existing_file
+
 SUFFIXES = ('.pth', '.pth.tar', '.pt', '.tar', '.ckpt', '.bin', '.safetensors')
 _NESTED_KEYS = ('state_dict', 'model', 'module')
 
 
 def _torch_load(path: str) -> Any:
     # weights_only=True: a checkpoint from the internet must not run code. mmattn's
-    # compat shim (applied on import) lets mmengine checkpoints through.
-    import mmattn  # noqa: F401  (applies mmattn.compat)
+    # allow-list lets mmengine checkpoints through.
+    apply_compat()
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError of a truncated zip, ...
@@ -47,12 +50,12 @@ def load_checkpoint_file(path: str) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
         dict, or ``{}``.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: ``path`` does not exist
+            (:class:`~mmattn.files.MissingFileError`).
         ValueError: the file cannot be read as a checkpoint, or holds no
             tensors.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'converter: source checkpoint {path!r} does not exist')
+    existing_file('converter', 'source checkpoint', path)
     if not path.endswith(SUFFIXES):
         raise ValueError(f'converter: source checkpoint {path!r} must end in one of '
                          f'{", ".join(SUFFIXES)}')

@@ -19,8 +19,6 @@ STEM_WORDS = {
     'deep': 'the deep stem (three 3x3 convs: stem.0-7)',
 }
 DEPTHS = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
-POSITION_WORDS = {'after_conv1': 'after conv1', 'after_conv2': 'after conv2',
-                  'after_conv3': 'after conv3'}
 
 
 @dataclass

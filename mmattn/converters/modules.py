@@ -4,23 +4,19 @@ A converted module's tensors are in mmattn's parameter names. From them (and
 the channel count at the module's position) :func:`module_args` reads what
 the shapes fix (a hidden width, a kernel size, whether a norm or a bias is
 there); :func:`config_args` turns that into the module's config arguments,
-leaving out mmattn's defaults; :func:`target_settings` reads from a built
-module what the shapes do not show (activations, gates, SCSA's heads and
-window), to compare with what the source trained with.
+leaving out the module's defaults (its constructor's); :func:`target_settings`
+reads from a built module what the shapes do not show (activations, gates,
+SCSA's heads and window), to compare with what the source trained with.
 """
 from typing import Any, Dict, Tuple
 
 import torch.nn as nn
 from torch import Tensor
 
-# mmattn's default arguments that config_args leaves out.
-_SE_REDUCTION = 16
-_CBAM_KERNEL = 7
-_TRIPLET_KERNEL = 7
-_SCSA_KERNELS = (3, 5, 7, 9)
+from mmattn.models import list_attention_modules
+
+#: SCSA's arguments that show in no tensor: read from the checkpoint's training config.
 SCSA_SETTINGS = ('head_num', 'window_size', 'down_sample_mode', 'gate_layer', 'attn_drop_ratio')
-_SCSA_DEFAULTS = dict(head_num=1, window_size=7, down_sample_mode='avg_pool',
-                      gate_layer='sigmoid', attn_drop_ratio=0.0)
 
 
 def module_args(kind: str, tensors: Dict[str, Tensor]) -> Dict[str, Any]:
@@ -62,37 +58,27 @@ def _reduction(owner: str, channels: int, hidden: int) -> int:
 
 def config_args(kind: str, args: Dict[str, Any], channels: int,
                 settings: Dict[str, Any]) -> Dict[str, Any]:
-    """The mmattn config arguments (defaults left out) of a module with ``args`` at ``channels``."""
-    cfg: Dict[str, Any] = {}
+    """The mmattn config arguments of a module with ``args`` at ``channels``: those that
+    differ from the module's defaults, read from its constructor (one home per default)."""
+    values: Dict[str, Any] = {}
     if kind in ('SE', 'CBAM'):
-        reduction = _reduction(kind, channels, args['hidden'])
-        if reduction != _SE_REDUCTION:
-            cfg['reduction'] = reduction
-    if kind == 'SE' and not args['bias']:
-        cfg['bias'] = False
+        values['reduction'] = _reduction(kind, channels, args['hidden'])
+    if kind == 'SE':
+        values['bias'] = args['bias']
+    if kind in ('CBAM', 'TripletAttention'):
+        values['kernel_size'] = args['kernel_size']
+        if not args['norm']:
+            values['norm_cfg'] = None
+    if kind == 'TripletAttention':
+        values['no_spatial'] = args['no_spatial']
+    if kind == 'SCSA':
+        values.update((name, settings[name]) for name in SCSA_SETTINGS if name in settings)
+        values.update(group_kernel_sizes=args['group_kernel_sizes'], qkv_bias=args['qkv_bias'])
+    defaults = list_attention_modules()[kind].defaults()
+    cfg = {k: v for k, v in values.items() if k not in defaults or v != defaults[k]}
     if kind == 'ECA':
         # Always explicit: a checkpoint's kernels are fixed, whatever rule made them.
         cfg['kernel_size'] = args['kernel_size']
-    if kind == 'CBAM':
-        if args['kernel_size'] != _CBAM_KERNEL:
-            cfg['kernel_size'] = args['kernel_size']
-        if not args['norm']:
-            cfg['norm_cfg'] = None
-    if kind == 'TripletAttention':
-        if args['kernel_size'] != _TRIPLET_KERNEL:
-            cfg['kernel_size'] = args['kernel_size']
-        if args['no_spatial']:
-            cfg['no_spatial'] = True
-        if not args['norm']:
-            cfg['norm_cfg'] = None
-    if kind == 'SCSA':
-        for name in SCSA_SETTINGS:
-            if name in settings and settings[name] != _SCSA_DEFAULTS[name]:
-                cfg[name] = settings[name]
-        if args['group_kernel_sizes'] != _SCSA_KERNELS:
-            cfg['group_kernel_sizes'] = args['group_kernel_sizes']
-        if args['qkv_bias']:
-            cfg['qkv_bias'] = True
     return cfg
 
 

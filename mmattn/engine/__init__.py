@@ -1,8 +1,8 @@
 """Training and testing logic behind ``tools/``: entry functions, hooks, optim wrappers.
 
-Importing this package registers ``ValBeforeTrainHook``, ``AttentionVisHook``,
-``AutocastOptimWrapper`` and ``CPUDistributedDataParallel`` in mmengine's root registries
-(``import mmattn`` alone does not).
+Importing this package (``import mmattn`` does) registers ``ValBeforeTrainHook``,
+``AttentionVisHook``, ``AutocastOptimWrapper`` and ``CPUDistributedDataParallel`` in
+mmengine's root registries.
 """
 from .attention_vis_hook import AttentionVisHook
 from .ddp import CPUDistributedDataParallel

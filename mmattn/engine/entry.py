@@ -27,6 +27,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 from mmattn.compat import apply_compat
+from mmattn.config import apply_attention
 
 __all__ = ['LAUNCHERS', 'add_launch_arguments', 'parse_launch_args', 'load_config',
            'setup_train_cfg', 'setup_test_cfg', 'build_runner', 'train', 'test']
@@ -70,7 +71,7 @@ def load_config(config: str, cfg_options: Optional[dict] = None,
 
     ``config``: a path, or a config of an installed package as ``_base_`` names it
     (``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py``).
-    ``attention``: module specs (:mod:`mmattn.sweep.derive`) that replace the
+    ``attention``: module specs (:mod:`mmattn.config.spec`) that replace the
     config's attention modules; the resulting backbone/neck is logged.
     ``identity_init``: those modules start as the identity.
     """
@@ -81,7 +82,6 @@ def load_config(config: str, cfg_options: Optional[dict] = None,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if attention:
-        from mmattn.sweep.derive import apply_attention
         apply_attention(cfg, attention, identity_init=identity_init)
     elif identity_init:
         raise ValueError('mmattn tools: --identity-init applies to the modules of --attention: '

@@ -13,6 +13,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 from mmengine.runner.amp import autocast
 
+from mmattn.compat import mmcv_ops_in_fp32
+
 __all__ = ['AutocastOptimWrapper']
 
 
@@ -39,6 +41,9 @@ class AutocastOptimWrapper(OptimWrapper):
         super().__init__(**kwargs)
         self.cast_dtype = torch.bfloat16
         self.device_type = device_type
+        # mmcv's compiled kernels take no bfloat16: its ops compute such inputs in float32
+        # (process-wide, from here on; see mmattn.compat).
+        mmcv_ops_in_fp32()
 
     @contextmanager
     def optim_context(self, model: nn.Module):

@@ -1,15 +1,10 @@
-"""Configs with attention modules, and sweeps over them.
+"""Sweeps: one base config, many modules, one table. Nothing more.
 
-``positions``: each module's default place in a ResNet (its paper's).
-``pretrained``: the ImageNet checkpoint (with the module) each module's -in1k configs start from.
-``configs``: the checked-in config zoo and configs derived from any base.
-``results``: the final metric of each work dir, as one comparison table.
-``launch``: the commands that train each derived config, or running them here.
-``tools/sweep.py`` and ``tools/misc/gen_configs.py`` are thin over these.
+``configs``: one derived config per module spec (the derivation of ``--attention``,
+:mod:`mmattn.config`). ``launch``: the commands that train each derived config, or
+running them here. ``results``: the final metric of each work dir, as one comparison
+table. ``cli``: ``tools/sweep.py``.
 """
-from .configs import (SweepEntry, derive_configs, parse_module_spec, parse_stages, write_zoo,
-                      zoo_files)
-from .positions import PAPER_PLACEMENTS, Placement, placement_of
+from .configs import SweepEntry, derive_configs, derived_name
 
-__all__ = ['PAPER_PLACEMENTS', 'Placement', 'placement_of', 'SweepEntry', 'derive_configs',
-           'parse_module_spec', 'parse_stages', 'write_zoo', 'zoo_files']
+__all__ = ['SweepEntry', 'derive_configs', 'derived_name']

@@ -7,9 +7,10 @@
 
 A module is ``TYPE[(ARGS)][:POSITION[:STAGES]]`` (``'SE(reduction=8):after_conv3:0111'``;
 quote it for the shell), as ``tools/train.py --attention`` takes it; what it leaves
-out comes from ``--position``/``--stages``, then from the paper's placement
-(``mmattn/sweep/positions.py``). Positions: after_conv1/2/3 (ResNet blocks; the
-backbone becomes its plugin-capable form), after_stage (backbone outputs, any
+out comes from ``--position``/``--stages``, then from the module's default
+place (its class's facts, :func:`mmattn.config.paper_placements`). Positions:
+after_conv1/2/3 (ResNet blocks; the backbone becomes its plugin-capable form),
+after_stage (backbone outputs, any
 backbone), after_neck (neck levels; ASFF goes there). Derived configs go to
 ``OUT/configs/`` (plus a baseline without modules), each built once before any is
 written; work dirs go to ``OUT/<config name>/``; the comparison table (also
@@ -23,10 +24,11 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence, TextIO
 
+from mmattn.config import POSITIONS, describe_stages, parse_module_spec
+from mmattn.files import MissingFileError
+from mmattn.models import list_attention_modules
 from .configs import SweepEntry, derive_configs
-from .derive import POSITIONS, parse_module_spec
 from .launch import LAUNCHERS, format_command, run_locally, train_command, work_dir_of
-from .positions import PAPER_PLACEMENTS, describe_stages
 from .results import comparison_table, final_metrics, pick_metrics
 
 
@@ -71,10 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _module_list(args) -> List[str]:
     specs = list(args.modules)
     if args.all_modules:
-        from mmattn.registry import list_attention_modules
+        # Those with a default place first (in the registry's order), then the others.
         registered = list_attention_modules()
-        ordered = [t for t in PAPER_PLACEMENTS if t in registered]
-        specs += ordered + sorted(t for t in registered if t not in PAPER_PLACEMENTS)
+        specs += sorted(registered, key=lambda t: registered[t].placement() is None)
     return specs
 
 
@@ -114,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
         entries = derive_configs(args.config, parsed, osp.join(out_dir, 'configs'),
                                  baseline=not args.no_baseline,
                                  identity_init=args.identity_init)
-    except ValueError as e:
+    except (ValueError, MissingFileError) as e:
         parser.error(str(e))
     tools_dir = tools_dir or default_tools_dir()
 

@@ -11,6 +11,11 @@ and :class:`AttentionMapCollector` hooks them for the forward passes run inside 
 
 Maps declared with ``derive`` (DANetPAM's and multi-head self-attention's rows of query
 pixels) are formed when asked for, by the module's own method, from what the hook kept.
+
+A module started as the identity (inside an ``IdentityInit``: ``y = x + s * (m(x) - x)``,
+from ``identity_init=True`` in a plugin, ``AttentionBackbone`` or ``AttentionNeck``) has
+its maps recorded with the learned ``s`` of that wrapper (:attr:`CapturedMap.identity_scale`):
+how much of the module the network uses, which its maps alone do not say.
 """
 import fnmatch
 import re
@@ -23,9 +28,10 @@ from mmengine.model import is_model_wrapper
 from torch import Tensor
 
 from mmattn.models.utils.attention_map import MAP_KINDS, MapSpec, declared_maps
+from mmattn.models.utils.identity_init import IdentityInit
 
-__all__ = ['CapturedMap', 'AttentionMapCollector', 'find_attention_modules', 'stage_of',
-           'to_canonical', 'query_index']
+__all__ = ['CapturedMap', 'AttentionMapCollector', 'find_attention_modules', 'identity_wrapper',
+           'stage_of', 'to_canonical', 'query_index']
 
 #: The canonical layout of each kind, as :func:`to_canonical` returns it; ``S`` is a
 #: series (branches, heads, levels, columns; 1 when the map has none).
@@ -91,6 +97,19 @@ def find_attention_modules(model: nn.Module,
     return found
 
 
+def identity_wrapper(model: nn.Module, name: str) -> Optional[IdentityInit]:
+    """The innermost ``IdentityInit`` the module at path ``name`` of ``model`` sits in
+    (``backbone.layer3.1.cbam.module`` -> the wrapper ``backbone.layer3.1.cbam``; the PAM of a
+    wrapped DualAttention -> the DualAttention's wrapper), or None."""
+    model = _unwrap(model)
+    parts = name.split('.')
+    for i in range(len(parts) - 1, -1, -1):  # up to the model itself ('')
+        parent = model.get_submodule('.'.join(parts[:i]))
+        if isinstance(parent, IdentityInit):
+            return parent
+    return None
+
+
 class CapturedMap(NamedTuple):
     """One map read by a hook in one forward call.
 
@@ -105,6 +124,8 @@ class CapturedMap(NamedTuple):
         call (int): Which call of the module it comes from.
         captured (Tensor): What the hook read (a detached copy): the map, or the input
             a ``derive`` method turns into the map.
+        identity_scale (float, optional): The learned ``s`` of the ``IdentityInit`` the
+            module sits in (read when the records were asked for), None outside one.
     """
 
     name: str
@@ -114,6 +135,7 @@ class CapturedMap(NamedTuple):
     spec: MapSpec
     call: int
     captured: Tensor
+    identity_scale: Optional[float] = None
 
     def value(self, queries: Optional[Sequence[Tuple[float, float]]] = None) -> Tensor:
         """The map, in its declared layout.
@@ -160,6 +182,7 @@ class AttentionMapCollector:
                  modules: Optional[Sequence[str]] = None,
                  stages: Optional[Iterable[int]] = None) -> None:
         self.modules = find_attention_modules(model, modules, stages)
+        self._wrappers = {name: identity_wrapper(model, name) for name in self.modules}
         self._handles: list = []
         self._records: Dict[Tuple[str, str], List[Tensor]] = OrderedDict()
 
@@ -203,12 +226,14 @@ class AttentionMapCollector:
         for (module_name, map_name), calls in self._records.items():
             module = self.modules[module_name]
             spec = declared_maps(module)[map_name]
+            wrapper = self._wrappers[module_name]
+            scale = None if wrapper is None else float(wrapper.scale.detach().float())
             for call, captured in enumerate(calls):
                 name = f'{module_name}.{map_name}' if module_name else map_name
                 if len(calls) > 1:
                     name += f'[{call}]'
                 out.append(CapturedMap(name, module_name, module, map_name, spec, call,
-                                       captured))
+                                       captured, scale))
         return out
 
     def maps(self, queries: Optional[Sequence[Tuple[float, float]]] = None

@@ -20,6 +20,19 @@ How each kind of map is drawn:
 - profile (Coordinate Attention's, SCSA's, Triplet's per-row/column gates): a heat map
   of channels (sorted by their mean) against positions;
 - matrix (DANetCAM's, SCSA's, FLA's channel attention): a heat map, series averaged.
+
+What keeps a figure from misleading:
+
+- a panel whose values differ by at most :data:`FLAT_RANGE` of their largest magnitude
+  is *flat*: drawn without colours (the image as it is, a heat map in one colour, bars
+  on an axis around the value) and labelled with its one value, since a min-max scaled
+  colour map would show the rounding noise of a constant (a CBAM gate within
+  0.4999998-0.5000005 after two iterations) as bold structure;
+- colour bars and value axes span the values' own range, with ticks at its ends and
+  middle written with as many digits as it takes to tell them apart;
+- a module inside an ``IdentityInit`` (``y = x + s * (m(x) - x)``) shows its learned
+  ``s`` in its panel's title (channel panels: in its series' label), since a gate
+  behind ``s = 0.001`` does almost nothing whatever its values.
 """
 import math
 from collections import OrderedDict
@@ -31,7 +44,54 @@ from torch import Tensor
 
 from .collector import CANONICAL, CapturedMap, stage_of, to_canonical
 
-__all__ = ['ImageGeometry', 'Panel', 'build_panels', 'render_figure']
+__all__ = ['ImageGeometry', 'Panel', 'build_panels', 'render_figure', 'draw_figure',
+           'FLAT_RANGE', 'flat_value', 'value_digits', 'format_value', 'colour_bar_ticks']
+
+#: A panel is drawn flat (one value, no colours) when its values differ by at most this
+#: fraction of their largest magnitude: 5e-5 around a gate of 0.5. Float32 rounding of
+#: values computed from the same inputs is about 1e-7 of them; trained gates that select
+#: anything differ by 1e-2 and more.
+FLAT_RANGE = 1e-4
+
+
+def flat_value(low: float, high: float) -> Optional[float]:
+    """The one value a panel with values in ``[low, high]`` is drawn as, when that range is
+    within :data:`FLAT_RANGE` of the largest magnitude (all zeros included), else None
+    (also for a panel without finite values: nan compares false)."""
+    if high - low <= FLAT_RANGE * max(abs(low), abs(high)):
+        return (low + high) / 2
+    return None
+
+
+def value_digits(low: float, high: float) -> int:
+    """Significant digits that write ``low``, the middle and ``high`` apart (at least 3):
+    0.4999, 0.5 and 0.5001 need 4, not the 0.5, 0.5, 0.5 of ``%.3g``."""
+    magnitude = max(abs(low), abs(high))
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or magnitude == 0:
+        return 3
+    return max(3, math.ceil(math.log10(magnitude / (high - low))) + 2)
+
+
+def format_value(value: float, digits: int) -> str:
+    return f'{value:.{digits}g}'
+
+
+def _values_range(values) -> Tuple[float, float]:
+    """``(min, max)`` of the finite values (nan, nan when there are none: never flat)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    return float(values.min()), float(values.max())
+
+
+def _finite(value_range: Tuple[float, float]) -> bool:
+    return all(math.isfinite(v) for v in value_range)
+
+
+def _flat_label(value: float, low: float, high: float) -> str:
+    digits = value_digits(low, high) if high > low else 7
+    return f'flat: {format_value(value, digits)}\n(max - min = {high - low:.1g})'
 
 
 class ImageGeometry(NamedTuple):
@@ -123,16 +183,36 @@ def _short(name: str) -> str:
     return name.replace('backbone.', '', 1)
 
 
-def _range_of(spec, values: np.ndarray) -> Tuple[float, float]:
-    """The axis or colour range of a panel: the values' own, a little wider, within the
-    range the map's math promises. (Trained gates often sit in a narrow band, e.g. SE's
-    around 0.5; a fixed [0, 1] would flatten the differences between channels.)"""
-    low, high = float(values.min()), float(values.max())
-    pad = max(0.05 * (high - low), 1e-3)
+def _axis_range(spec, low: float, high: float) -> Tuple[float, float]:
+    """The value axis of a bars panel: the values' own range, 5% wider (a flat panel's: 0.1%
+    of its value either side), within the range the map's math promises. (Trained gates
+    often sit in a narrow band, e.g. SE's around 0.5; a fixed [0, 1] would flatten the
+    differences between channels.)"""
+    flat = flat_value(low, high)
+    pad = 0.05 * (high - low) if flat is None else max(1e-3 * abs(flat), 1e-6)
     low, high = low - pad, high + pad
     if spec.range in ('gate', 'softmax'):
         low, high = max(low, 0.0), min(high, 1.0)
     return low, high
+
+
+def _scales(scales: Dict[str, Optional[float]]) -> Dict[str, float]:
+    """The learned ``s`` of the modules of a panel that sit in an ``IdentityInit``."""
+    return {name: s for name, s in scales.items() if s is not None}
+
+
+def _with_scale(text: str, scale: Optional[float]) -> str:
+    """``text`` with the learned ``s`` of the module's identity start, if it has one."""
+    if scale is None:
+        return text
+    return f'{text}, s={scale:.3g}' + (' (not used yet)' if scale == 0 else '')
+
+
+def _heat_range(matrix: np.ndarray) -> dict:
+    """A heat map's colours span its values' own range (a flat one's: none, see
+    :func:`flat_value`)."""
+    low, high = _values_range(matrix)
+    return dict(value_range=(low, high), flat=flat_value(low, high))
 
 
 def build_panels(records: Sequence[CapturedMap],
@@ -158,9 +238,14 @@ def build_panels(records: Sequence[CapturedMap],
         panel, at the map's own resolution, in its kind's canonical layout less the
         batch (see :data:`~.collector.CANONICAL`: channel ``[S, C]`` unsorted, spatial
         ``[S, h, w]``, query ``[S, Q, h, w]`` for the query pixels, profile ``[C, L]``
-        unsorted; matrix ``[I, J]``, its series averaged as drawn); and for spatial and
+        unsorted; matrix ``[I, J]``, its series averaged as drawn); for spatial and
         query maps ``drawn/<map>``, the ``[P, H, W]`` maps overlaid on the image
-        (cropped to it and upsampled to its size).
+        (cropped to it and upsampled to its size); and ``scale/<module>``, the learned
+        ``s`` of each module inside an ``IdentityInit``.
+
+        Each panel's ``data`` holds ``value_range``, the ``(min, max)`` of what it draws
+        (bars: of the value axis, the values' own in ``true_range``), and ``flat``, the
+        one value of a flat panel (see :func:`flat_value`) or None.
     """
     H, W = geometry.ori_shape
     if points_in_pixels:
@@ -175,19 +260,23 @@ def build_panels(records: Sequence[CapturedMap],
         value, axis = to_canonical(record.value(queries), record.spec)
         value = value[sample].detach().float().cpu()
         spec, name, kind = record.spec, record.name, record.spec.kind
+        scale = record.identity_scale
         numbers[f'map/{name}'] = (value.mean(0) if kind == 'matrix' else value).numpy()
+        if scale is not None:
+            numbers[f'scale/{record.module_name}'] = np.asarray(scale, dtype=np.float32)
         call = f'[{record.call}]' if name.endswith(']') else ''
-        title = (f'{_short(record.module_name)}\n'
-                 f'{type(record.module).__name__} {record.map_name}{call}')
+        title = (f'{_short(record.module_name)}\n' + _with_scale(
+            f'{type(record.module).__name__} {record.map_name}{call}', scale))
         if kind == 'channel':
             where = _group_of(record.module_name)
             group = groups.setdefault(
                 (where, type(record.module).__name__, record.map_name),
-                dict(modules=[], maps=[], series=OrderedDict(), spec=spec))
+                dict(modules=[], maps=[], series=OrderedDict(), spec=spec, scales={}))
             group['modules'].append(record.module_name)
+            group['scales'][record.module_name] = scale
             group['maps'].append(name)
-            label = (record.module_name[len(where):].lstrip('.')
-                     or record.module_name.rsplit('.', 1)[-1]) + call
+            label = _with_scale((record.module_name[len(where):].lstrip('.')
+                                 or record.module_name.rsplit('.', 1)[-1]) + call, scale)
             if spec.series == 'mean' and value.shape[0] > 1:
                 value = value.mean(0, keepdim=True)
             for s, values in enumerate(value):
@@ -206,8 +295,13 @@ def build_panels(records: Sequence[CapturedMap],
             drawn = geometry.to_image(maps)  # [P, H, W]
             numbers[f'drawn/{name}'] = drawn.numpy()
             for p, d in enumerate(drawn):
-                data = dict(image=_overlay(image, d),
-                            value_range=(float(d.min()), float(d.max())))
+                low, high = _values_range(d.numpy())
+                flat = flat_value(low, high)
+                # A flat map is not colour-scaled: min-max scaling would paint its
+                # rounding noise in the full colour range.
+                data = dict(image=image.copy() if flat is not None else _overlay(image, d),
+                            value_range=(low, high), flat=flat,
+                            scales=_scales({record.module_name: scale}))
                 if kind == 'query':
                     data['points'] = [pixels[p]]
                 panels.append(Panel('overlay', f'{title}\n{labels[p]}'.rstrip(),
@@ -216,22 +310,37 @@ def build_panels(records: Sequence[CapturedMap],
             order = value.mean(1).argsort(descending=True)
             matrix = value[order].numpy()  # [C, L], channels sorted by their mean
             panels.append(Panel('heatmap', title, (record.module_name, ), (name, ),
-                                dict(matrix=matrix, value_range=_range_of(spec, matrix),
+                                dict(matrix=matrix, **_heat_range(matrix),
+                                     scales=_scales({record.module_name: scale}),
                                      xlabel=f'position along {axis}',
                                      ylabel='channels, sorted')))
         elif kind == 'matrix':
             matrix = value.mean(0).numpy()  # [I, J]
             panels.append(Panel('heatmap', title, (record.module_name, ), (name, ),
-                                dict(matrix=matrix, value_range=_range_of(spec, matrix),
+                                dict(matrix=matrix, **_heat_range(matrix),
+                                     scales=_scales({record.module_name: scale}),
                                      xlabel='attends to channel', ylabel='channel')))
     for (where, module_type, map_name), group in groups.items():
-        everything = np.concatenate(list(group['series'].values()))
+        low, high = _values_range(np.concatenate(list(group['series'].values())))
         panels.append(Panel('bars', f'{_short(where)}\n{module_type} {map_name}',
                             tuple(group['modules']), tuple(group['maps']),
                             dict(series=group['series'],
-                                 value_range=_range_of(group['spec'], everything),
+                                 value_range=_axis_range(group['spec'], low, high),
+                                 true_range=(low, high), flat=flat_value(low, high),
+                                 scales=_scales(group['scales']),
+                                 # One series with an s: its label (the legend) shows it.
+                                 legend=len(group['series']) > 1 or bool(
+                                     _scales(group['scales'])),
                                  xlabel='channels, sorted', ylabel=map_name)))
     return panels, numbers
+
+
+def colour_bar_ticks(low: float, high: float) -> Tuple[List[float], List[str]]:
+    """Where a colour bar of ``[low, high]`` has its ticks (the ends and the middle) and
+    what they read, with the digits that tell them apart (:func:`value_digits`)."""
+    digits = value_digits(low, high)
+    ticks = [low, (low + high) / 2, high]
+    return ticks, [format_value(t, digits) for t in ticks]
 
 
 def render_figure(panels: Sequence[Panel],
@@ -244,19 +353,29 @@ def render_figure(panels: Sequence[Panel],
     Every cell has the same fixed margins (title above, labels and colour bar beside),
     so no layout solver runs: the cost stays linear in the number of panels.
     """
+    from mmengine.visualization.utils import img_from_canvas
+    return img_from_canvas(draw_figure(panels, ncols, panel_size, dpi, title).canvas)
+
+
+def draw_figure(panels: Sequence[Panel],
+                ncols: int = 5,
+                panel_size: Tuple[float, float] = (2.6, 2.5),
+                dpi: int = 80,
+                title: Optional[str] = None):
+    """:func:`render_figure`'s matplotlib ``Figure`` (on an Agg canvas), before it becomes
+    an array."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
-    from mmengine.visualization.utils import img_from_canvas
+    from matplotlib.ticker import FixedFormatter, FixedLocator, FormatStrFormatter, MaxNLocator
 
     ncols = max(1, min(ncols, len(panels)))
     nrows = max(1, math.ceil(len(panels) / ncols))
     head = 0.35 if title else 0.05  # inches above the grid
     width, height = panel_size[0] * ncols, panel_size[1] * nrows + head
     fig = Figure(figsize=(width, height), dpi=dpi)
-    canvas = FigureCanvasAgg(fig)
+    FigureCanvasAgg(fig)
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va='top')
     # Inside a cell (inches): 0.55 for a three-line title, 0.45 for x labels, 0.5 for
@@ -271,11 +390,12 @@ def render_figure(panels: Sequence[Panel],
         ax.set_title(panel.title, fontsize=6.5)
         ax.tick_params(labelsize=6)
         data = panel.data
+        flat = data.get('flat')
         cbar = None
         if panel.style in ('image', 'overlay'):
             ax.imshow(data['image'])
             ax.set_axis_off()
-            if panel.style == 'overlay':
+            if panel.style == 'overlay' and flat is None and _finite(data['value_range']):
                 # The colours of draw_featmap: jet, min-max scaled.
                 cbar = ScalarMappable(Normalize(*data['value_range']), cmap='jet')
             for x, y in data.get('points', []):
@@ -286,28 +406,45 @@ def render_figure(panels: Sequence[Panel],
             for label, values in data['series'].items():
                 # Outlines, so that series lying on top of each other stay visible.
                 ax.stairs(values, baseline=None, linewidth=1.2, label=label)
-            ax.set_ylim(*data['value_range'])
+            low, high = data['value_range']
+            if _finite(data['value_range']):
+                ax.set_ylim(low, high)
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.yaxis.set_major_formatter(
+                FormatStrFormatter(f'%.{value_digits(low, high)}g'))
             ax.set_xlabel(data['xlabel'], fontsize=6)
             ax.set_ylabel(data['ylabel'], fontsize=6)
-            if len(data['series']) > 1:
+            if data.get('legend', len(data['series']) > 1):
                 ax.legend(fontsize=5, loc='upper right')
         elif panel.style == 'heatmap':
-            cbar = ax.imshow(data['matrix'], aspect='auto', cmap='viridis',
-                             vmin=data['value_range'][0], vmax=data['value_range'][1],
-                             interpolation='nearest')
+            if flat is None:
+                low, high = data['value_range'] if _finite(data['value_range']) else (0, 1)
+                cbar = ax.imshow(data['matrix'], aspect='auto', cmap='viridis', vmin=low,
+                                 vmax=high, interpolation='nearest')
+            else:
+                ax.imshow(np.zeros_like(data['matrix']), aspect='auto', cmap='Greys',
+                          vmin=0, vmax=1, interpolation='nearest')
             ax.set_xlabel(data['xlabel'], fontsize=6)
             ax.set_ylabel(data['ylabel'], fontsize=6)
         else:
             raise ValueError(f'mmattn figures: unknown panel style {panel.style!r}')
+        if flat is not None:
+            low, high = data.get('true_range', data['value_range'])
+            ax.text(0.5, 0.5, _flat_label(flat, low, high), transform=ax.transAxes,
+                    ha='center', va='center', fontsize=6,
+                    bbox=dict(boxstyle='round', facecolor='white', alpha=0.85))
         if cbar is not None:
-            cax = fig.add_axes([box[0] + box[2] + 0.08 / width, box[1], 0.1 / width, box[3]])
+            cax = fig.add_axes([box[0] + box[2] + 0.08 / width, box[1], 0.1 / width, box[3]],
+                               label=f'colour bar {i}')
             bar = fig.colorbar(cbar, cax=cax)
             bar.ax.tick_params(labelsize=5)
-            # Three ticks, each written out in full (no offset text over the title).
-            bar.locator = MaxNLocator(3)
-            bar.formatter = FormatStrFormatter('%.3g')
+            # Ticks at the ends and the middle of the true range, each written out in
+            # full with the digits that tell them apart (no offset text over the title).
+            ticks, labels = colour_bar_ticks(*data['value_range'])
+            bar.locator = FixedLocator(ticks)
+            bar.formatter = FixedFormatter(labels)
             bar.update_ticks()
-    return img_from_canvas(canvas)
+    return fig
 
 
 def image_panel(image: np.ndarray, title: str) -> Panel:
@@ -322,6 +459,10 @@ def panel_summary(panels: Sequence[Panel]) -> List[dict]:
         entry = dict(title=p.title, style=p.style, modules=list(p.modules), maps=list(p.maps))
         if 'image' in p.data:
             entry['image_shape'] = list(p.data['image'].shape)
+        for key in ('value_range', 'true_range', 'flat', 'scales'):
+            if key in p.data:
+                value = p.data[key]
+                entry[key] = list(value) if isinstance(value, tuple) else value
         summary.append(entry)
     return summary
 

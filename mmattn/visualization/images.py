@@ -18,7 +18,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch.nn as nn
+from mmengine.config import Config
 
+from mmattn.files import config_file, existing_file
 from .collector import AttentionMapCollector, CapturedMap
 from .figure import (ImageGeometry, build_panels, image_panel, module_names, panel_summary,
                      render_figure)
@@ -26,13 +28,13 @@ from .figure import (ImageGeometry, build_panels, image_panel, module_names, pan
 __all__ = ['init_model', 'build_prediction_visualizer', 'draw_predictions',
            'attention_figure', 'visualize_images']
 
+_TOOL = 'visualize_attention'
+
 
 def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
                cfg_options: Optional[dict] = None) -> Tuple[nn.Module, str]:
     """The model of an mmdet or mmseg config (its ``default_scope`` decides), in eval mode,
     with the checkpoint's weights (None: the config's initialisation), and the task."""
-    from mmengine.config import Config
-
     from mmattn.compat import apply_compat
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
     if cfg_options:
@@ -176,6 +178,13 @@ def visualize_images(config,
         raise ValueError(f"visualize_attention: index={index!r} must be 'md' or 'html'")
     if not images:
         raise ValueError('visualize_attention: no images given')
+    # Every file first: not a traceback after the model is built (MissingFileError).
+    if not isinstance(config, Config):
+        config = config_file(_TOOL, config)
+    if checkpoint is not None:
+        existing_file(_TOOL, 'CHECKPOINT', checkpoint)
+    for image in images:
+        existing_file(_TOOL, 'IMAGE', image)
     model, task = init_model(config, checkpoint, device, cfg_options)
     pipeline = _detection_pipeline(model) if task == 'mmdet' else None
     if task == 'mmseg' and (model.cfg.model.get('test_cfg') or {}).get('mode') == 'slide':

@@ -9,11 +9,11 @@ import runpy
 import pytest
 import torch
 
-from mmattn.analysis import (ModuleSpec, build_module, default_specs, parse_spec, peak_memory,
+from mmattn.analysis import (BenchSpec, build_module, default_specs, parse_spec, peak_memory,
                              run_modules, run_scaling, scaling_exponent, time_call)
 from mmattn.analysis.measure import summarize_times
 from mmattn.analysis.modules import MMCV_PLUGINS, parse_overrides
-from mmattn.registry import list_attention_modules
+from mmattn.models import list_attention_modules
 from tests.conftest import REPO_ROOT
 
 QUICK = dict(warmup=1, repeats=1, max_time=0.0)
@@ -58,16 +58,25 @@ def test_scaling_exponent():
     assert scaling_exponent([16], [1.0]) is None
 
 
-def test_specs_parse_and_build():
-    spec = parse_spec("DANetPAM[impl=plain,kernels=(3, 5),name='a,b']")
-    assert spec == ModuleSpec('DANetPAM', dict(impl='plain', kernels=(3, 5), name='a,b'))
+def test_specs_parse_in_the_one_grammar_and_build():
+    spec = parse_spec("DANetPAM(impl='plain', reduction=4)")
+    assert spec == BenchSpec('DANetPAM', dict(impl='plain', reduction=4))
+    assert spec.label == "DANetPAM(impl='plain', reduction=4)"
     assert parse_spec('baseline:CoTAttention').baseline
-    assert parse_overrides(['SE:reduction=8', 'SE:bias=False']) == {
+    assert parse_overrides(['SE(reduction=8)', 'SE(bias=False)']) == {
         'SE': dict(reduction=8, bias=False)}
-    se = build_module(parse_spec('SE[reduction=4]'), 32, parse_overrides(['SE:reduction=8']))
+    se = build_module(parse_spec('SE(reduction=4)'), 32, parse_overrides(['SE(reduction=8)']))
     assert se.hidden_channels == 8  # inline arguments win over --kwargs
-    with pytest.raises(ValueError, match='key=value'):
-        parse_spec('SE[4]')
+    with pytest.raises(ValueError, match='keyword=value'):
+        parse_spec('SE(4)')
+    with pytest.raises(ValueError, match='is not a literal'):
+        parse_spec('DANetPAM(impl=plain)')  # unquoted: nothing is taken as a string
+    with pytest.raises(ValueError, match="SE has no argument 'ratio'"):
+        parse_spec('SE(ratio=4)')
+    with pytest.raises(ValueError, match='names a position'):
+        parse_spec('SE:after_conv3')
+    with pytest.raises(KeyError, match='closest registered names'):
+        parse_spec('SEE')
 
 
 def test_default_list_is_the_registry():
@@ -78,7 +87,7 @@ def test_default_list_is_the_registry():
 
 
 def test_module_rows():
-    specs = [parse_spec('SE'), parse_spec('ContextBlock'), parse_spec('NoSuchModule')]
+    specs = [parse_spec('SE'), parse_spec('ContextBlock'), BenchSpec('NoSuchModule')]
     rows = run_modules(specs, [(1, 16, 3, 5)], precisions=('fp32', 'bf16'), **QUICK)
     assert len(rows) == 6
     se = rows[0]
@@ -89,20 +98,20 @@ def test_module_rows():
         assert se[key] >= 0, key
     assert 'roofline' not in se  # CUDA only
     assert rows[1]['source'] == 'mmcv' and 'error' not in rows[1]
-    assert rows[2]['error'].startswith('build: KeyError')
+    assert rows[2]['error'].startswith('build: UnknownTypeError')
     assert rows[3]['precision'] == 'bf16' and 'error' not in rows[3]
 
 
 def test_modules_mode_writes_markdown_json_csv(benchmark_main, tmp_path, capsys):
     out = tmp_path / 'modules'
-    benchmark_main(['modules', 'SE', 'SE[reduction=4]', '--shape', '2', '8', '4', '4',
+    benchmark_main(['modules', 'SE', 'SE(reduction=4)', '--shape', '2', '8', '4', '4',
                     '--quick', '--no-progress', '--out', str(out)])
     text = capsys.readouterr().out
-    assert '| module | params | FLOPs |' in text and '| SE[reduction=4] |' in text
+    assert '| module | params | FLOPs |' in text and '| SE(reduction=4) |' in text
     payload = json.loads((tmp_path / 'modules.json').read_text())
     assert payload['environment']['torch'] == torch.__version__
     assert payload['environment']['torch_threads'] == torch.get_num_threads()
-    assert [r['module'] for r in payload['rows']] == ['SE', 'SE[reduction=4]']
+    assert [r['module'] for r in payload['rows']] == ['SE', 'SE(reduction=4)']
     assert payload['rows'][0]['flops_by_op']['mean'] == 2 * 8 * 4 * 4
     with open(tmp_path / 'modules.csv') as f:
         rows = list(csv.DictReader(f))

@@ -1,10 +1,11 @@
 """Model mode: a config with and without its attention."""
 import pytest
 
-from mmattn.analysis import run_model, strip_attention
+from mmattn.analysis import run_model
+from mmattn.config import strip_attention
 from tests.conftest import CONFIG_DIR
 
-RETINANET_SE = CONFIG_DIR / 'det' / 'retinanet' / 'retinanet_r50-se_fpn_1x_coco.py'
+RETINANET_SE = CONFIG_DIR / 'se' / 'retinanet_r50-se_fpn_1x_coco.py'
 
 
 def test_strip_plugins_and_wrappers():
@@ -67,12 +68,12 @@ FEW_PROPOSALS = {'model.test_cfg.rpn.nms_pre': 64, 'model.test_cfg.rpn.max_per_i
                  'model.train_cfg.rpn_proposal.max_per_img': 16,
                  'model.train_cfg.rcnn.sampler.num': 16}
 KINDS = {
-    'faster-rcnn': (CONFIG_DIR / 'det' / 'faster_rcnn' / 'faster-rcnn_r50-cbam_fpn_1x_coco.py',
+    'faster-rcnn': (CONFIG_DIR / 'cbam' / 'faster-rcnn_r50-cbam_fpn_1x_coco.py',
                     dict(NARROW_R50, **FEW_PROPOSALS), {'CBAM': 13, 'IdentityInit': 13}),
-    'mask-rcnn': (CONFIG_DIR / 'det' / 'mask_rcnn' / 'mask-rcnn_r50-eca_fpn_1x_coco.py',
+    'mask-rcnn': (CONFIG_DIR / 'eca' / 'mask-rcnn_r50-eca_fpn_1x_coco.py',
                   dict(NARROW_R50, **FEW_PROPOSALS), {'ECA': 13, 'IdentityInit': 13}),
     'yolov3': ('mmdet::yolo/yolov3_d53_8xb8-320-273e_coco.py', {}, {}),
-    'segmentor': (CONFIG_DIR / 'seg' / 'fcn' / 'fcn_r50-d8-se_4xb4-80k_ade20k-512x512.py',
+    'segmentor': (CONFIG_DIR / 'se' / 'fcn_r50-d8-se_4xb4-80k_ade20k-512x512.py',
                   {'model.backbone.base_channels': 16, 'model.decode_head.in_channels': 512,
                    'model.auxiliary_head.in_channels': 256,
                    'model.data_preprocessor.size': (64, 64)},  # it pads to 512x512

@@ -5,8 +5,29 @@ import pytest
 import torch
 
 
+def test_importing_mmattn_leaves_mmcv_ops_alone():
+    # The wrapping is process-wide: only where CPU mixed precision is used, never on import.
+    from tests.conftest import run_fresh_python
+    code = ('import mmattn\n'
+            'from mmattn.compat import mmcv_op_functions\n'
+            "print(any(getattr(f.forward, '_mmattn_fp32', False) for f in mmcv_op_functions()))\n")
+    assert run_fresh_python(code).strip() == 'False'
+
+
+def test_the_cpu_autocast_wrapper_makes_mmcv_ops_take_low_precision():
+    from tests.conftest import run_fresh_python
+    code = ('import torch\n'
+            'from mmattn.engine import AutocastOptimWrapper\n'
+            'from mmattn.compat import mmcv_op_functions\n'
+            'p = torch.nn.Parameter(torch.zeros(1))\n'
+            'AutocastOptimWrapper(optimizer=torch.optim.SGD([p], lr=0.1))\n'
+            "print(all(getattr(f.forward, '_mmattn_fp32', False) for f in mmcv_op_functions()))\n")
+    assert run_fresh_python(code).strip() == 'True'
+
+
 def test_every_mmcv_op_function_runs_unsupported_dtypes_in_float32():
-    from mmattn.compat import mmcv_op_functions
+    from mmattn.compat import mmcv_op_functions, mmcv_ops_in_fp32
+    mmcv_ops_in_fp32()
     functions = mmcv_op_functions()
     names = {f.__name__ for f in functions}
     assert {'NMSop', 'RoIAlignFunction', 'RoIPoolFunction', 'SoftNMSop'} <= names
@@ -15,6 +36,8 @@ def test_every_mmcv_op_function_runs_unsupported_dtypes_in_float32():
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_nms_and_roi_align_take_low_precision_on_cpu(dtype):
+    from mmattn.compat import mmcv_ops_in_fp32
+    mmcv_ops_in_fp32()
     from mmcv.ops import batched_nms, nms, roi_align
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(40, 2, generator=g) * 50

@@ -107,3 +107,15 @@ def test_sdpa_is_torch_s_and_exports_to_onnx_on_every_torch(scale, masked):
     session = ort.InferenceSession(buf.getvalue(), providers=['CPUExecutionProvider'])
     (out, ) = session.run(None, {'q': q.numpy(), 'k': k.numpy(), 'v': v.numpy()})
     torch.testing.assert_close(torch.from_numpy(out), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_autocast_disabled_where_the_device_has_autocast():
+    """Off on the CPU; on the meta device, which torch.autocast refuses, a context that does
+    nothing (DANet's float32 regions run there)."""
+    from mmattn.compat import autocast_disabled
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        with autocast_disabled('cpu'):
+            assert not torch.is_autocast_cpu_enabled()
+        assert torch.is_autocast_cpu_enabled()
+        with autocast_disabled('meta'):
+            assert torch.is_autocast_cpu_enabled()  # untouched

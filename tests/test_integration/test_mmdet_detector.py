@@ -10,7 +10,7 @@ from tests.conftest import CONFIG_DIR, run_fresh_python
 
 pytestmark = pytest.mark.integration
 
-RETINANET_SE = CONFIG_DIR / 'det' / 'retinanet' / 'retinanet_r50-se_fpn_1x_coco.py'
+RETINANET_SE = CONFIG_DIR / 'se' / 'retinanet_r50-se_fpn_1x_coco.py'
 
 
 def _synthetic_batch(shapes=((96, 128), (120, 100)), num_classes=80):

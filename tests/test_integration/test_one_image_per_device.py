@@ -3,7 +3,7 @@
 mmdet's pipelines pad every image to a multiple of 32, so the smallest batch a detector sees
 is one 32x32 image, where ResNet's stage 4 (stride 32) is 1x1 and so are RetinaNet's P6 and P7;
 a 128x96 image has a 1x1 P7 too. A BatchNorm in training mode cannot normalise one value per
-channel: every module, at its paper's stages (:data:`~mmattn.sweep.PAPER_PLACEMENTS`; a module
+channel: every module, at its paper's stages (:func:`~mmattn.config.paper_placements`; a module
 the table does not list goes after conv2 of stages 2-4), and ASFF after the FPN must train
 there. The module list comes from the registry, so a module added later is checked too.
 """
@@ -14,7 +14,7 @@ from mmengine.optim import build_optim_wrapper
 
 from mmattn import list_attention_modules
 from mmattn.analysis.model import build_model, synthetic_batch
-from mmattn.sweep import PAPER_PLACEMENTS
+from mmattn.config import placement_of
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ SIZES = [(32, 32), (96, 128), (33, 47)]  # (H, W) before padding; 33x47 pads to 
 
 def _retinanet_with(module_type):
     """RetinaNet with a narrow PluginResNet-18 (widths 32..256), the module, FPN and ASFF."""
-    place = PAPER_PLACEMENTS.get(module_type)
+    place = placement_of(module_type)
     stages = place.stages if place else (False, True, True, True)
     cfg = Config.fromfile(_mmdet_config('retinanet/retinanet_r18_fpn_1x_coco.py'))
     cfg.model.backbone = dict(

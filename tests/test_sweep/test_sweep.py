@@ -10,16 +10,15 @@ from types import SimpleNamespace
 import pytest
 from mmengine.config import Config
 
-from mmattn.sweep import PAPER_PLACEMENTS, derive_configs, parse_module_spec, parse_stages
+from mmattn.config import build_parts, derive_model, paper_placements, parse_module_spec
+from mmattn.models import STAGE_4, STAGES_2_TO_4
+from mmattn.sweep import derive_configs, derived_name
 from mmattn.sweep.cli import main as sweep_main
-from mmattn.sweep.configs import derived_name
-from mmattn.sweep.derive import build_parts, derive_model
 from mmattn.sweep.launch import format_command, train_command
-from mmattn.sweep.positions import STAGE_4, STAGES_2_TO_4, describe_stages
 from mmattn.sweep.results import comparison_table, final_metrics, pick_metrics
 from tests.conftest import CONFIG_DIR, REPO_ROOT
 
-RETINANET_SE = str(CONFIG_DIR / 'det' / 'retinanet' / 'retinanet_r50-se_fpn_1x_coco.py')
+RETINANET_SE = str(CONFIG_DIR / 'se' / 'retinanet_r50-se_fpn_1x_coco.py')
 MMDET_RETINANET = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 DEMO_COCO = CONFIG_DIR / 'demo' / 'retinanet_r18-se_fpn_300i_toy-coco.py'
 
@@ -67,14 +66,6 @@ def test_module_spec_fills_in_from_overrides_then_the_paper(retinanet_cfg):
 def test_bad_module_specs_say_what_is_wrong(spec, match, retinanet_cfg):
     with pytest.raises(ValueError, match=match):
         _placed(retinanet_cfg, spec)
-
-
-def test_stage_strings_and_descriptions():
-    assert parse_stages('0111') == STAGES_2_TO_4
-    assert parse_stages([0, 0, 0, 1]) == STAGE_4
-    assert describe_stages(STAGES_2_TO_4) == 'stages 2-4'
-    assert describe_stages(STAGE_4) == 'stage 4'
-    assert describe_stages((True, False, True, False)) == 'stages 1, 3'
 
 
 def test_derived_names_follow_the_mmdet_rule():
@@ -182,12 +173,12 @@ def test_stage_count_follows_the_backbone(tmp_path):
 
 
 def test_every_table_entry_derives_a_distinct_config(tmp_path):
-    specs = [parse_module_spec(t) for t in PAPER_PLACEMENTS]
+    specs = [parse_module_spec(t) for t in paper_placements()]
     entries = derive_configs(MMDET_RETINANET, specs, str(tmp_path), baseline=False, check=False)
     names = [e.name for e in entries]
-    assert len(set(names)) == len(PAPER_PLACEMENTS)
+    assert len(set(names)) == len(paper_placements())
     # At its paper position a module's derived name is the zoo's file name.
-    zoo = {p.name for p in (CONFIG_DIR / 'det' / 'retinanet').glob('retinanet_r50-*.py')}
+    zoo = {p.name for p in CONFIG_DIR.glob('*/retinanet_r50-*.py')}
     assert {n + '.py' for n in names} <= zoo
 
 

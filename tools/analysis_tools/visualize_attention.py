@@ -17,6 +17,7 @@ import argparse
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 
+from mmattn.files import exit_on_missing_file
 from mmattn.visualization import visualize_images
 
 
@@ -58,10 +59,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
-    results = visualize_images(
-        args.config, checkpoint, args.images, args.out_dir, modules=args.modules,
-        stages=args.stages, points=args.query, device=args.device, score_thr=args.score_thr,
-        index=args.index, cfg_options=args.cfg_options)
+    with exit_on_missing_file():
+        results = visualize_images(
+            args.config, checkpoint, args.images, args.out_dir, modules=args.modules,
+            stages=args.stages, points=args.query, device=args.device,
+            score_thr=args.score_thr, index=args.index, cfg_options=args.cfg_options)
     for r in results:
         print_log(f"{r['figure']}: {len(r['modules'])} modules, {r['seconds']:.2f} s "
                   f"({r['inference_seconds']:.2f} s inference)", logger='current')

@@ -3,7 +3,7 @@
     python tools/model_converters/mmpretrain2mmattn.py SRC DST [--arch ARCH] [--config CONFIG]
         [--task det|seg] [--force]
 
-The logic is mmattn.converters (family 'mmpretrain'); see the README's "Pretrained backbones".
+The logic is mmattn.converters (family 'mmpretrain'); see docs/converters.md.
 """
 import sys
 

@@ -3,7 +3,7 @@
     python tools/model_converters/triplet2mmattn.py SRC DST [--arch ARCH] [--config CONFIG]
         [--task det|seg] [--force]
 
-The logic is mmattn.converters (family 'triplet'); see the README's "Pretrained backbones".
+The logic is mmattn.converters (family 'triplet'); see docs/converters.md.
 """
 import sys
 

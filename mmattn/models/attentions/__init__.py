@@ -1,3 +1,5 @@
+from .base import (STAGE_4, STAGES_2_TO_4, AttentionBase, AttentionModule, Placement,
+                   list_attention_modules)
 from .cbam import CBAM
 from .coord_attention import CoordAttention
 from .cot import CoTAttention
@@ -14,8 +16,10 @@ from .sk import SK
 from .smt import ScaleAwareModulation
 from .triplet_attention import TripletAttention
 
-__all__ = ['PolarizedSelfAttention', 'SCSA', 'TripletAttention', 'SE', 'SK', 'CBAM', 'ECA',
-           'CoordAttention', 'CoTAttention',
-           'ScaleAwareModulation', 'MultiHeadSelfAttention2d', 'ScaledDotProductAttention',
-           'SimplifiedScaledDotProductAttention', 'GatedTemporalConv',
-           'DANetPAM', 'DANetCAM', 'DualAttention', 'FullyAttention']
+__all__ = [
+    'AttentionBase', 'AttentionModule', 'Placement', 'list_attention_modules', 'STAGES_2_TO_4',
+    'STAGE_4', 'CBAM', 'CoordAttention', 'CoTAttention', 'DANetCAM', 'DANetPAM', 'DualAttention',
+    'ECA', 'FullyAttention', 'GatedTemporalConv', 'MultiHeadSelfAttention2d',
+    'PolarizedSelfAttention', 'SCSA', 'SE', 'SK', 'ScaleAwareModulation',
+    'ScaledDotProductAttention', 'SimplifiedScaledDotProductAttention', 'TripletAttention'
+]

@@ -9,12 +9,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (MapSpec, accumulation_dtype, build_act, check_feature_map, check_norm_cfg,
-                     check_odd_kernel, check_positive_int, norm_forward)
+from ..utils import (MapSpec, accumulation_dtype, build_act, check_norm_cfg, check_odd_kernel,
+                     check_positive_int, norm_forward)
+from .base import AttentionModule
 
 
 def _mean(x: Tensor, dims: Tuple[int, ...]) -> Tensor:
@@ -49,7 +49,7 @@ def _peak(x: Tensor, dims: Tuple[int, ...]) -> Tensor:
 
 
 @ROOT_MODELS.register_module()
-class CBAM(BaseModule):
+class CBAM(AttentionModule):
     """CBAM: a channel gate followed by a spatial gate.
 
     Channel gate: the average- and the max-pooled channel descriptors go
@@ -83,6 +83,13 @@ class CBAM(BaseModule):
             config. Default: None (PyTorch's default initialization).
     """
 
+    paper = 'CBAM: Convolutional Block Attention Module, ECCV 2018'
+    paper_url = 'https://arxiv.org/abs/1807.06521'
+    short_name = 'cbam'
+    family = 'cbam'
+    note = ('any odd spatial kernel; BN after the spatial conv as in the official code '
+            '(`norm_cfg=None` drops it)')
+    default_position = 'after_conv3'
     _abbr_ = 'cbam'
     _maps_ = {'channel_gate': MapSpec('channel_gate', 'BC11', 'channel'),
               'spatial_gate': MapSpec('spatial_gate', 'B1HW', 'spatial')}
@@ -96,29 +103,28 @@ class CBAM(BaseModule):
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  gate_cfg: dict = dict(type='Sigmoid'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('CBAM', 'in_channels', in_channels)
-        self.reduction = check_positive_int('CBAM', 'reduction', reduction)
-        min_channels = check_positive_int('CBAM', 'min_channels', min_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.reduction = check_positive_int(self.name, 'reduction', reduction)
+        min_channels = check_positive_int(self.name, 'min_channels', min_channels)
         self.kernel_size = check_odd_kernel(
-            'CBAM', 'kernel_size', kernel_size,
+            self.name, 'kernel_size', kernel_size,
             'so that the spatial map keeps its size under symmetric padding')
-        norm_cfg = check_norm_cfg('CBAM', 'norm_cfg', norm_cfg, 1, 'map', allow_none=True)
+        norm_cfg = check_norm_cfg(self.name, 'norm_cfg', norm_cfg, 1, 'map', allow_none=True)
         self.hidden_channels = max(in_channels // reduction, min_channels)
         # Channel gate: the shared MLP.
         self.fc1 = nn.Conv2d(in_channels, self.hidden_channels, 1)
-        self.act = build_act('CBAM', 'act_cfg', act_cfg)
+        self.act = build_act(self.name, 'act_cfg', act_cfg)
         self.fc2 = nn.Conv2d(self.hidden_channels, in_channels, 1)
-        self.channel_gate = build_act('CBAM', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.channel_gate = build_act(self.name, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         # Spatial gate.
         self.spatial_conv = nn.Conv2d(
             2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.spatial_norm = (
             build_norm_layer(norm_cfg, 1)[1] if norm_cfg is not None else nn.Identity())
-        self.spatial_gate = build_act('CBAM', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.spatial_gate = build_act(self.name, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('CBAM', x, self.in_channels)
+        self.check_input(x)
         # Both descriptors through the shared MLP in one call, as the two
         # positions of a 1x2 map (1x1 convolutions act on each position alone);
         # summing the positions sums the two MLP outputs.

@@ -7,16 +7,15 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_feature_map,
-                     check_positive_int, norm_forward)
+from ..utils import AttentionMap, MapSpec, build_act, build_norm, check_positive_int, norm_forward
+from .base import AttentionModule
 
 
 @ROOT_MODELS.register_module()
-class CoordAttention(BaseModule):
+class CoordAttention(AttentionModule):
     """Coordinate Attention: channel gates that keep one spatial direction.
 
     The input is averaged along W (one descriptor per row) and along H (one
@@ -40,6 +39,12 @@ class CoordAttention(BaseModule):
             config. Default: None (PyTorch's default initialization).
     """
 
+    paper = 'Coordinate Attention, CVPR 2021'
+    paper_url = 'https://arxiv.org/abs/2103.02907'
+    short_name = 'ca'
+    family = 'coord_attention'
+    note = 'mip = max(8, C/32), h_swish'
+    default_position = 'after_conv3'
     _abbr_ = 'coord_att'
     _maps_ = {'h_gate': MapSpec('h_gate', 'BCH1', 'profile'),
               'w_gate': MapSpec('w_gate', 'BC1W', 'profile')}
@@ -52,21 +57,20 @@ class CoordAttention(BaseModule):
                  act_cfg: dict = dict(type='HSwish'),
                  gate_cfg: dict = dict(type='Sigmoid'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('CoordAttention', 'in_channels', in_channels)
-        self.reduction = check_positive_int('CoordAttention', 'reduction', reduction)
-        min_channels = check_positive_int('CoordAttention', 'min_channels', min_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.reduction = check_positive_int(self.name, 'reduction', reduction)
+        min_channels = check_positive_int(self.name, 'min_channels', min_channels)
         self.hidden_channels = max(min_channels, in_channels // reduction)  # the paper's mip
         self.conv1 = nn.Conv2d(in_channels, self.hidden_channels, 1)
-        self.bn1 = build_norm('CoordAttention', 'norm_cfg', norm_cfg, self.hidden_channels)
-        self.act = build_act('CoordAttention', 'act_cfg', act_cfg, "dict(type='HSwish')")
+        self.bn1 = build_norm(self.name, 'norm_cfg', norm_cfg, self.hidden_channels)
+        self.act = build_act(self.name, 'act_cfg', act_cfg, "dict(type='HSwish')")
         self.conv_h = nn.Conv2d(self.hidden_channels, in_channels, 1)
         self.conv_w = nn.Conv2d(self.hidden_channels, in_channels, 1)
-        self.gate = build_act('CoordAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.gate = build_act(self.name, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         self.h_gate, self.w_gate = AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('CoordAttention', x, self.in_channels)
+        self.check_input(x)
         h = x.shape[2]
         # Rows then columns along one axis: [B, C, H + W, 1], built by the
         # concatenation itself rather than as a view of it (torch 2.13's inductor

@@ -9,16 +9,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_feature_map,
-                     check_norm_cfg, check_odd_kernel, check_positive_int, conv_module_forward)
+from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_norm_cfg,
+                     check_odd_kernel, check_positive_int, conv_module_forward)
+from .base import AttentionModule
 
 
 @ROOT_MODELS.register_module()
-class CoTAttention(BaseModule):
+class CoTAttention(AttentionModule):
     """Contextual Transformer (CoT) attention block.
 
     The keys are contextualised by a grouped ``k x k`` convolution (conv-BN-ReLU):
@@ -56,6 +56,13 @@ class CoTAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Contextual Transformer Networks, TPAMI 2022'
+    paper_url = 'https://arxiv.org/abs/2107.12292'
+    short_name = 'cot'
+    family = 'cot'
+    note = 'the k*k mean folded into the last 1x1 conv'
+    default_position = 'after_conv2'
+    position_note = 'it replaces the 3x3 conv in its paper'
     _abbr_ = 'cot'
     # The softmax over positions that weights the values, one map per channel.
     _maps_ = {'spatial_attention': MapSpec('spatial_attention', 'BCHW', 'spatial', 'softmax',
@@ -69,23 +76,22 @@ class CoTAttention(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('CoTAttention', 'in_channels', in_channels)
-        self.kernel_size = check_odd_kernel('CoTAttention', 'kernel_size', kernel_size,
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.kernel_size = check_odd_kernel(self.name, 'kernel_size', kernel_size,
                                             'so that the key convolution keeps H and W')
-        self.groups = check_positive_int('CoTAttention', 'groups', groups)
-        self.reduction = check_positive_int('CoTAttention', 'reduction', reduction)
+        self.groups = check_positive_int(self.name, 'groups', groups)
+        self.reduction = check_positive_int(self.name, 'reduction', reduction)
         if in_channels % groups:
-            raise ValueError(f'CoTAttention: in_channels={in_channels} must be divisible '
+            raise ValueError(f'{self.name}: in_channels={in_channels} must be divisible '
                              f'by groups={groups}')
         hidden = 2 * in_channels // reduction
         if hidden < 1:
-            raise ValueError(f'CoTAttention: reduction={reduction} leaves no hidden channel '
+            raise ValueError(f'{self.name}: reduction={reduction} leaves no hidden channel '
                              f'for in_channels={in_channels} (2 * in_channels // reduction '
                              'must be >= 1)')
         for channels in (in_channels, hidden):
-            check_norm_cfg('CoTAttention', 'norm_cfg', norm_cfg, channels)
-        act_cfg = check_act_cfg('CoTAttention', 'act_cfg', act_cfg)
+            check_norm_cfg(self.name, 'norm_cfg', norm_cfg, channels)
+        act_cfg = check_act_cfg(self.name, 'act_cfg', act_cfg)
         self.key_embed = ConvModule(
             in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=groups,
             norm_cfg=norm_cfg, act_cfg=act_cfg)
@@ -97,7 +103,7 @@ class CoTAttention(BaseModule):
         self.spatial_attention = AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('CoTAttention', x, self.in_channels)
+        self.check_input(x)
         B, C, H, W = x.shape
         k1 = conv_module_forward(self.key_embed, x)  # [B, C, H, W]
         v = conv_module_forward(self.value_embed, x)  # [B, C, H, W]

@@ -12,13 +12,12 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmattn.compat import cond, is_exporting, scaled_dot_product_attention
+from mmattn.compat import autocast_disabled, cond, is_exporting, scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_choice, check_feature_map,
-                     check_positive_int)
+from ..utils import AttentionMap, MapSpec, accumulation_dtype, check_choice, check_positive_int
+from .base import STAGE_4, AttentionModule
 
 #: ``impl='auto'`` takes the fused SDPA path from this many pixels (H*W) on.
 #: The choice is about memory: on CPU the plain path (bmm + softmax) measured
@@ -42,8 +41,11 @@ _PAM_IMPLS = ('auto', 'plain', 'sdpa')
 
 
 def _float32_region(x: Tensor):
-    """A context where autocast is off, so energies and softmax stay in float32 (or float64)."""
-    return torch.autocast(device_type=x.device.type, enabled=False)
+    """A context where autocast is off, so energies and softmax stay in float32 (or float64).
+
+    On the ``meta`` device (shapes only) there is no autocast to turn off (see
+    :func:`mmattn.compat.autocast_disabled`)."""
+    return autocast_disabled(x.device.type)
 
 
 def _check_pam_args(module: str, reduction: int, min_channels: int, impl: str) -> None:
@@ -59,7 +61,7 @@ def _zero_gamma(gamma: nn.Parameter) -> None:
 
 
 @ROOT_MODELS.register_module()
-class DANetPAM(BaseModule):
+class DANetPAM(AttentionModule):
     """Position attention module of DANet: self-attention over all H*W positions.
 
     With ``X`` the input as ``C x N`` (``N = H*W``), ``Q = W_q X + b_q`` and
@@ -104,6 +106,14 @@ class DANetPAM(BaseModule):
             :meth:`init_weights`, whatever a parent's ``init_cfg`` did.
     """
 
+    paper = 'Dual Attention Network (position attention), CVPR 2019'
+    paper_url = 'https://arxiv.org/abs/1809.02983'
+    short_name = 'danet-pam'
+    family = 'danet'
+    note = 'no 1/sqrt(d); fused SDPA above 64x64 keeps memory linear in H*W'
+    default_position = 'after_conv2'
+    default_stages = STAGE_4
+    position_note = "512 channels, the width DANet's head attends over"
     _abbr_ = 'pam'
     # The attention rows of chosen query pixels, from the input the probe holds (the
     # N x N map is never kept; see query_attention).
@@ -116,9 +126,8 @@ class DANetPAM(BaseModule):
                  min_channels: int = 1,
                  impl: str = 'auto',
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('DANetPAM', 'in_channels', in_channels)
-        _check_pam_args('DANetPAM', reduction, min_channels, impl)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        _check_pam_args(self.name, reduction, min_channels, impl)
         self.reduction = reduction
         self.impl = impl
         self.qk_channels = max(in_channels // reduction, min_channels)
@@ -146,7 +155,7 @@ class DANetPAM(BaseModule):
         return self.impl == 'sdpa'
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('DANetPAM', x, self.in_channels)
+        self.check_input(x)
         return x + self.attention_term(x)
 
     def attention_term(self, x: Tensor) -> Tensor:
@@ -163,7 +172,7 @@ class DANetPAM(BaseModule):
         if self.impl == 'auto' and is_exporting():
             # torch.export: both paths stay in the program and the size picks one
             # at run time (a Python branch would guard the export size's side).
-            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa, self._plain, (qkv, ))
+            out = cond(N >= PAM_SDPA_MIN_PIXELS, self._sdpa_dense, self._plain_dense, (qkv, ))
         elif self._use_sdpa(N):
             out = self._sdpa(qkv)
         else:
@@ -185,6 +194,16 @@ class DANetPAM(BaseModule):
         with _float32_region(x):
             energy = torch.bmm(q.to(dtype).transpose(1, 2), k.to(dtype))  # [B, Q, N]
             return energy.softmax(dim=-1).view(B, -1, H, W)
+
+    # torch.cond needs both branches to return the same strides; the fused path's output
+    # is a slice of its padded heads (C=129: strides (N*258, 258, 1)) or, at C=1, has the
+    # plain path's strides in another order. Each returns a dense copy there, under
+    # torch.export only (the copy of [B, N, C] is small next to the attention).
+    def _plain_dense(self, qkv: Tensor) -> Tensor:
+        return self._plain(qkv).clone(memory_format=torch.contiguous_format)
+
+    def _sdpa_dense(self, qkv: Tensor) -> Tensor:
+        return self._sdpa(qkv).clone(memory_format=torch.contiguous_format)
 
     def _split(self, qkv: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         D = self.qk_channels
@@ -216,7 +235,7 @@ class DANetPAM(BaseModule):
 
 
 @ROOT_MODELS.register_module()
-class DANetCAM(BaseModule):
+class DANetCAM(AttentionModule):
     """Channel attention module of DANet: self-attention between the C channel maps.
 
     With ``X`` the input as ``C x N`` (``N = H*W``), no projections::
@@ -241,6 +260,14 @@ class DANetCAM(BaseModule):
             :meth:`init_weights`.
     """
 
+    paper = 'Dual Attention Network (channel attention), CVPR 2019'
+    paper_url = 'https://arxiv.org/abs/1809.02983'
+    short_name = 'danet-cam'
+    family = 'danet'
+    note = 'energies and softmax in fp32'
+    default_position = 'after_conv2'
+    default_stages = STAGE_4
+    position_note = "512 channels, the width DANet's head attends over"
     _abbr_ = 'cam'
     _maps_ = {'channel_attention': MapSpec('channel_attention', 'BIJ', 'matrix', 'softmax',
                                            'J')}
@@ -248,8 +275,7 @@ class DANetCAM(BaseModule):
     def __init__(self,
                  in_channels: int,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('DANetCAM', 'in_channels', in_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
         self.gamma = nn.Parameter(torch.zeros(1))
         self.channel_attention = AttentionMap()
         self._init_gamma()
@@ -262,7 +288,7 @@ class DANetCAM(BaseModule):
         self._init_gamma()
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('DANetCAM', x, self.in_channels)
+        self.check_input(x)
         return x + self.attention_term(x)
 
     def attention_term(self, x: Tensor) -> Tensor:
@@ -277,7 +303,7 @@ class DANetCAM(BaseModule):
 
 
 @ROOT_MODELS.register_module()
-class DualAttention(BaseModule):
+class DualAttention(AttentionModule):
     """DANet's dual attention: PAM and CAM on the same input, fused by a sum.
 
     Exactly::
@@ -304,6 +330,14 @@ class DualAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Dual Attention Network, CVPR 2019'
+    paper_url = 'https://arxiv.org/abs/1809.02983'
+    short_name = 'danet'
+    family = 'danet'
+    note = 'PAM + CAM on one input at any C, H, W; `x + pam_term + cam_term`, the identity at init'
+    default_position = 'after_conv2'
+    default_stages = STAGE_4
+    position_note = "512 channels, the width DANet's head attends over"
     _abbr_ = 'dual_attn'
 
     def __init__(self,
@@ -312,13 +346,12 @@ class DualAttention(BaseModule):
                  min_channels: int = 1,
                  impl: str = 'auto',
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('DualAttention', 'in_channels', in_channels)
-        _check_pam_args('DualAttention', reduction, min_channels, impl)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        _check_pam_args(self.name, reduction, min_channels, impl)
         self.pam = DANetPAM(in_channels, reduction=reduction, min_channels=min_channels,
                             impl=impl)
         self.cam = DANetCAM(in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('DualAttention', x, self.in_channels)
+        self.check_input(x)
         return x + self.pam.attention_term(x) + self.cam.attention_term(x)

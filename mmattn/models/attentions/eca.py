@@ -7,12 +7,11 @@ import math
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (MapSpec, build_act, check_feature_map, check_number, check_odd_kernel,
-                     check_positive_int)
+from ..utils import MapSpec, build_act, check_number, check_odd_kernel
+from .base import AttentionModule
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
@@ -27,7 +26,7 @@ def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
 
 
 @ROOT_MODELS.register_module()
-class ECA(BaseModule):
+class ECA(AttentionModule):
     """Efficient Channel Attention: a 1D convolution across channels as the gate.
 
     Global average pooling gives one value per channel; a 1D convolution of
@@ -48,6 +47,12 @@ class ECA(BaseModule):
             config. Default: None (PyTorch's default initialization).
     """
 
+    paper = 'ECA-Net, CVPR 2020'
+    paper_url = 'https://arxiv.org/abs/1910.03151'
+    short_name = 'eca'
+    family = 'eca'
+    note = 'adaptive k (C=64: 3, 256: 5, 512: 5, 2048: 7), no bias'
+    default_position = 'after_conv3'
     _abbr_ = 'eca'
     _maps_ = {'channel_gate': MapSpec('gate', 'B1C', 'channel')}
 
@@ -58,28 +63,28 @@ class ECA(BaseModule):
                  b: float = 1,
                  gate_cfg: dict = dict(type='Sigmoid'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('ECA', 'in_channels', in_channels)
-        gamma = check_number('ECA', 'gamma', gamma, low=0, low_inclusive=False)
-        b = check_number('ECA', 'b', b)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        gamma = check_number(self.name, 'gamma', gamma, low=0, low_inclusive=False)
+        b = check_number(self.name, 'b', b)
         if kernel_size is None:
             t = abs((math.log2(in_channels) + b) / gamma)
             if not t < 2 * in_channels:
                 raise ValueError(
-                    f'ECA: gamma={gamma:g} and b={b:g} give an adaptive kernel size of about '
-                    f'{t:.3g} for in_channels={in_channels}, wider than the 2 * in_channels - 1 '
+                    f'{self.name}: gamma={gamma:g} and b={b:g} give an adaptive kernel size of '
+                    f'about {t:.3g} for in_channels={in_channels}, wider than the '
+                    '2 * in_channels - 1 '
                     'channels a kernel can reach; use values near the paper\'s gamma=2, b=1')
             kernel_size = eca_kernel_size(in_channels, gamma, b)
         kernel_size = check_odd_kernel(
-            'ECA', 'kernel_size', kernel_size,
+            self.name, 'kernel_size', kernel_size,
             'so that the convolution keeps one output per channel and stays centred')
         self.kernel_size = kernel_size
         self.conv = nn.Conv1d(
             1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
-        self.gate = build_act('ECA', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.gate = build_act(self.name, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('ECA', x, self.in_channels)
+        self.check_input(x)
         s = x.mean((2, 3)).unsqueeze(1)  # [B, 1, C]
         w = self.gate(self.conv(s))  # [B, 1, C]
         return x * w.view(x.shape[0], self.in_channels, 1, 1)  # [B, C, H, W]

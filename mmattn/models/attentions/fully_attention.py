@@ -8,17 +8,16 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.compat import scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
-from ..utils import (MapSpec, accumulation_dtype, check_act_cfg, check_feature_map, check_norm_cfg,
-                     check_positive_int, conv_module_forward)
+from ..utils import MapSpec, accumulation_dtype, check_act_cfg, check_norm_cfg, conv_module_forward
+from .base import STAGE_4, AttentionModule
 
 
 @ROOT_MODELS.register_module()
-class FullyAttention(BaseModule):
+class FullyAttention(AttentionModule):
     """Fully Attentional block: channel-channel attention per column and per row.
 
     Row context: ``P_h = Linear_h(mean_W(x))``, one C-vector per row ``h``
@@ -52,6 +51,14 @@ class FullyAttention(BaseModule):
             :meth:`init_weights`.
     """
 
+    paper = 'Fully Attentional Network, AAAI 2022'
+    paper_url = 'https://arxiv.org/abs/2112.04108'
+    short_name = 'fla'
+    family = 'fully_attention'
+    note = 'each row and column attends within its own sample (the seed mixes the batch)'
+    default_position = 'after_conv2'
+    default_stages = STAGE_4
+    position_note = "512 channels, the width FLANet's head attends over"
     _abbr_ = 'fla'
     # The C x C attention of every column and of every row, derived from the module's
     # input (source '': the forward's input) by the methods of the same names.
@@ -65,13 +72,12 @@ class FullyAttention(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('FullyAttention', 'in_channels', in_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
         self.row_proj = nn.Linear(in_channels, in_channels)
         self.col_proj = nn.Linear(in_channels, in_channels)
         self.gamma = nn.Parameter(torch.zeros(1))
-        norm_cfg = check_norm_cfg('FullyAttention', 'norm_cfg', norm_cfg, in_channels)
-        act_cfg = check_act_cfg('FullyAttention', 'act_cfg', act_cfg)
+        norm_cfg = check_norm_cfg(self.name, 'norm_cfg', norm_cfg, in_channels)
+        act_cfg = check_act_cfg(self.name, 'act_cfg', act_cfg)
         self.conv = ConvModule(in_channels, in_channels, 3, padding=1,
                                norm_cfg=norm_cfg, act_cfg=act_cfg)
         self._init_gamma()
@@ -108,7 +114,7 @@ class FullyAttention(BaseModule):
         return torch.matmul(rows.to(dtype), ctx_w.unsqueeze(1).to(dtype)).softmax(-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('FullyAttention', x, self.in_channels)
+        self.check_input(x)
         B, C, H, W = x.shape
         ctx_h, ctx_w = self._contexts(x)  # [B, H, C], [B, W, C]
         cols = x.permute(0, 3, 1, 2).contiguous()  # [B, W, C, H]: column w, C tokens of dim H

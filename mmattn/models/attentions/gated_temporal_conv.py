@@ -8,15 +8,16 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import check_act_cfg, check_int_sequence, check_positive_int, check_tensor
+from ..utils import (check_act_cfg, check_int_sequence, check_positive_int, check_positive_sizes,
+                     check_tensor)
+from .base import AttentionBase
 
 
 @ROOT_MODELS.register_module()
-class GatedTemporalConv(BaseModule):
+class GatedTemporalConv(AttentionBase):
     """MTGNN's temporal convolution module on ``(B, C, N, T)`` (N series of length T).
 
     Each of the two dilated inception layers (filter and gate) runs parallel
@@ -51,6 +52,11 @@ class GatedTemporalConv(BaseModule):
             config. Default: None.
     """
 
+    paper = 'MTGNN: Connecting the Dots, KDD 2020'
+    paper_url = 'https://arxiv.org/abs/2005.11650'
+    short_name = 'gtc'
+    family = 'mtgnn'
+    note = "`(B, C, N, T)`; `seq_len` adds the seed's length-restoring MLP"
     _abbr_ = 'gtc'
     _layout_ = 'BCNT'
 
@@ -64,7 +70,7 @@ class GatedTemporalConv(BaseModule):
                  act_cfg: dict = dict(type='ReLU'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        name = 'GatedTemporalConv'
+        name = self.name
         self.in_channels = check_positive_int(name, 'in_channels', in_channels)
         out_channels = in_channels if out_channels is None else out_channels
         self.out_channels = check_positive_int(name, 'out_channels', out_channels)
@@ -116,17 +122,18 @@ class GatedTemporalConv(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, N, T)`` in; ``(B, C_out, N, T')`` out, ``T' = seq_len`` or
         ``T - dilation * (max(kernel_sizes) - 1)``."""
-        check_tensor('GatedTemporalConv', x)
+        check_tensor(self.name, x)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'GatedTemporalConv: expected an input of shape '
+            raise ValueError(f'{self.name}: expected an input of shape '
                              f'(B, {self.in_channels}, N, T), got {tuple(x.shape)}')
+        check_positive_sizes('GatedTemporalConv', x, 'BCNT', 'N')
         T = x.shape[-1]
         if T < self.min_len:
             raise ValueError(
-                f'GatedTemporalConv: input length T={T} is shorter than the dilated kernels '
+                f'{self.name}: input length T={T} is shorter than the dilated kernels '
                 f'cover: dilation * (max(kernel_sizes) - 1) + 1 = {self.min_len}')
         if self.seq_len is not None and T != self.seq_len:
-            raise ValueError(f'GatedTemporalConv: input length T={T} must equal '
+            raise ValueError(f'{self.name}: input length T={T} must equal '
                              f'seq_len={self.seq_len} (the MLP restores that length)')
         filt = self.filter_mlp(self._inception(x, self.filter_convs))  # [B, C_out, N, T']
         gate = self.gate_mlp(self._inception(x, self.gate_convs))  # [B, C_out, N, T']

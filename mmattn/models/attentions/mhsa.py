@@ -9,13 +9,13 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.compat import scaled_dot_product_attention
 from mmattn.registry import ROOT_MODELS
-from ..utils import (MapSpec, accumulation_dtype, check_feature_map, check_positive_int,
-                     check_probability, check_tensor)
+from ..utils import (MapSpec, accumulation_dtype, check_positive_int, check_probability,
+                     check_tensor, sizes_are_symbolic)
+from .base import STAGE_4, AttentionBase, AttentionModule
 
 
 def attend(q: Tensor,
@@ -47,6 +47,9 @@ def attend(q: Tensor,
         if attention_mask.dtype != torch.bool:
             raise TypeError('attention_mask must be a bool tensor (True = masked), got '
                             f'{attention_mask.dtype}')
+        # Leading dims of 1 up to (B, h, nq, nk): a mask of fewer than two dims broadcasts
+        # as well, but newer torch's SDPA refuses it ("Dimension out of range").
+        attention_mask = attention_mask[(None, ) * (4 - attention_mask.dim())]
         dead = attention_mask.all(-1, keepdim=True)  # [..., nq, 1]
         attention_mask = attention_mask & ~dead
     if attention_weights is None:
@@ -68,7 +71,7 @@ def attend(q: Tensor,
 
 
 @ROOT_MODELS.register_module()
-class MultiHeadSelfAttention2d(BaseModule):
+class MultiHeadSelfAttention2d(AttentionModule):
     """Multi-head self-attention over the positions of a feature map.
 
     The ``H * W`` positions become tokens of width C; a Linear maps them to
@@ -103,6 +106,15 @@ class MultiHeadSelfAttention2d(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Bottleneck Transformers for Visual Recognition (BoTNet), CVPR 2021'
+    paper_url = 'https://arxiv.org/abs/2101.11605'
+    short_name = 'mhsa'
+    family = 'mhsa'
+    note = ('SDPA; residual with a zero-initialised output projection, so a fresh plugin is the '
+            'identity')
+    default_position = 'after_conv2'
+    default_stages = STAGE_4
+    position_note = "BoTNet's placement: in place of the 3x3 conv of the last stage"
     _abbr_ = 'mhsa'
     # The attention rows of chosen query pixels, per head, derived from the module's
     # input (source '': the forward's input) by query_attention.
@@ -118,9 +130,8 @@ class MultiHeadSelfAttention2d(BaseModule):
                  residual: bool = True,
                  zero_init: Optional[bool] = None,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        name = 'MultiHeadSelfAttention2d'
-        self.in_channels = check_positive_int(name, 'in_channels', in_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        name = self.name
         self.num_heads = check_positive_int(name, 'num_heads', num_heads)
         if in_channels % num_heads:
             raise ValueError(f'{name}: in_channels={in_channels} must be divisible by '
@@ -169,7 +180,7 @@ class MultiHeadSelfAttention2d(BaseModule):
         return attn.view(B, self.num_heads, -1, H, W)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('MultiHeadSelfAttention2d', x, self.in_channels)
+        self.check_input(x)
         B, C, H, W = x.shape
         N = H * W
         q, k, v = self._qkv(x)  # [B, heads, N, C/heads] each
@@ -185,7 +196,7 @@ class MultiHeadSelfAttention2d(BaseModule):
 
 
 @ROOT_MODELS.register_module()
-class ScaledDotProductAttention(BaseModule):
+class ScaledDotProductAttention(AttentionBase):
     """Multi-head scaled dot-product attention on sequences ``(B, N, d_model)``.
 
     ``h`` heads of query/key width ``d_k`` and value width ``d_v`` (Linear
@@ -204,6 +215,12 @@ class ScaledDotProductAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Attention Is All You Need, NeurIPS 2017'
+    paper_url = 'https://arxiv.org/abs/1706.03762'
+    short_name = 'sdpa'
+    family = 'mhsa'
+    note = ("sequences `(B, N, C)`; the seed's mask semantics (True = masked); a fully masked row "
+            'gives zeros, not NaN')
     _abbr_ = 'sdpa'
     _layout_ = 'BNC'
 
@@ -215,7 +232,7 @@ class ScaledDotProductAttention(BaseModule):
                  dropout: float = 0.1,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        name = 'ScaledDotProductAttention'
+        name = self.name
         self.d_model = check_positive_int(name, 'd_model', d_model)
         self.d_k = check_positive_int(name, 'd_k', d_k)
         self.d_v = check_positive_int(name, 'd_v', d_v)
@@ -234,7 +251,7 @@ class ScaledDotProductAttention(BaseModule):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences('ScaledDotProductAttention', self.d_model, queries, keys, values,
+        _check_sequences(self.name, self.d_model, self.h, queries, keys, values,
                          attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
@@ -247,7 +264,7 @@ class ScaledDotProductAttention(BaseModule):
 
 
 @ROOT_MODELS.register_module()
-class SimplifiedScaledDotProductAttention(BaseModule):
+class SimplifiedScaledDotProductAttention(AttentionBase):
     """Multi-head scaled dot-product attention without query, key and value maps.
 
     The inputs are split into ``h`` heads of ``d_model / h`` channels as they
@@ -262,6 +279,11 @@ class SimplifiedScaledDotProductAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Attention Is All You Need, NeurIPS 2017'
+    paper_url = 'https://arxiv.org/abs/1706.03762'
+    short_name = 'ssdpa'
+    family = 'mhsa'
+    note = 'as ScaledDotProductAttention, without the q/k/v projections'
     _abbr_ = 'ssdpa'
     _layout_ = 'BNC'
 
@@ -271,7 +293,7 @@ class SimplifiedScaledDotProductAttention(BaseModule):
                  dropout: float = 0.1,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        name = 'SimplifiedScaledDotProductAttention'
+        name = self.name
         self.d_model = check_positive_int(name, 'd_model', d_model)
         self.h = check_positive_int(name, 'h', h)
         if d_model % h:
@@ -288,8 +310,8 @@ class SimplifiedScaledDotProductAttention(BaseModule):
                 attention_weights: Optional[Tensor] = None) -> Tensor:
         """``queries`` ``(B, nq, d_model)``, ``keys`` and ``values`` ``(B, nk, d_model)``;
         returns ``(B, nq, d_model)``."""
-        _check_sequences('SimplifiedScaledDotProductAttention', self.d_model, queries, keys,
-                         values, attention_mask, attention_weights)
+        _check_sequences(self.name, self.d_model, self.h, queries, keys, values,
+                         attention_mask, attention_weights)
         B, nq = queries.shape[:2]
         nk = keys.shape[1]
         q = queries.reshape(B, nq, self.h, self.d_k).transpose(1, 2)  # [B, h, nq, d_k]
@@ -300,7 +322,7 @@ class SimplifiedScaledDotProductAttention(BaseModule):
         return self.fc_o(out.transpose(1, 2).reshape(B, nq, self.d_model))
 
 
-def _check_sequences(module: str, d_model: int, queries: Tensor, keys: Tensor,
+def _check_sequences(module: str, d_model: int, heads: int, queries: Tensor, keys: Tensor,
                      values: Tensor, attention_mask: Optional[Tensor] = None,
                      attention_weights: Optional[Tensor] = None) -> None:
     for name, t in (('queries', queries), ('keys', keys), ('values', values)):
@@ -318,3 +340,22 @@ def _check_sequences(module: str, d_model: int, queries: Tensor, keys: Tensor,
                         f'got {got}')
     if attention_weights is not None:
         check_tensor(module, attention_weights, 'attention_weights')
+    if sizes_are_symbolic():
+        return  # comparing the sizes would guard or freeze the example's
+    scores = (shapes[0][0], heads, shapes[0][1], shapes[1][1])  # (B, h, nq, nk)
+    for name, t in (('attention_mask', attention_mask),
+                    ('attention_weights', attention_weights)):
+        if t is not None:
+            _check_broadcasts_to(module, name, tuple(t.shape), scores)
+
+
+def _check_broadcasts_to(module: str, name: str, shape: Tuple[int, ...],
+                         scores: Tuple[int, ...]) -> None:
+    """A mask or weights must broadcast to the scores ``(B, h, nq, nk)`` without enlarging
+    them: at most 4 dims, each 1 or the scores' size (aligned from the right, as
+    broadcasting aligns them), so that every query-key score gets one value."""
+    if len(shape) > 4 or any(s not in (1, full) for s, full in zip(shape[::-1], scores[::-1])):
+        raise ValueError(
+            f'{module}: {name} of shape {shape} must broadcast to the attention scores '
+            f'(B, h, nq, nk) = {scores}: at most 4 dims, each 1 or the size it stands for '
+            f'(e.g. (B, 1, nq, nk), (nq, nk) or (B, 1, 1, nk))')

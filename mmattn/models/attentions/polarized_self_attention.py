@@ -10,19 +10,18 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, accumulation_dtype, build_act, build_norm, check_choice,
-                     check_feature_map, check_positive_int, norm_forward)
+                     norm_forward)
+from .base import AttentionModule
 
-_NAME = 'PolarizedSelfAttention'
 _MODES = ('parallel', 'sequential')
 
 
 @ROOT_MODELS.register_module()
-class PolarizedSelfAttention(BaseModule):
+class PolarizedSelfAttention(AttentionModule):
     """Polarized self-attention: a channel-only and a spatial-only self-attention gate.
 
     Channel-only branch: ``q = softmax_HW(W_q x)`` (``C -> 1``), ``z = W_v x . q``
@@ -60,6 +59,12 @@ class PolarizedSelfAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Polarized Self-Attention, 2021'
+    paper_url = 'https://arxiv.org/abs/2107.00782'
+    short_name = 'psa'
+    family = 'polarized_self_attention'
+    note = "`'sequential'` too; softmaxes in fp32; no biases, as the authors' code"
+    default_position = 'after_conv3'
     _abbr_ = 'polarized_sa'
     _maps_ = {'channel_gate': MapSpec('channel_probe', 'BC11', 'channel'),
               'spatial_gate': MapSpec('spatial_probe', 'B1HW', 'spatial')}
@@ -71,23 +76,22 @@ class PolarizedSelfAttention(BaseModule):
                  norm_cfg: dict = dict(type='LN'),
                  gate_cfg: dict = dict(type='Sigmoid'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int(_NAME, 'in_channels', in_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
         if in_channels % 2:
-            raise ValueError(f'{_NAME}: in_channels={in_channels} must be even '
+            raise ValueError(f'{self.name}: in_channels={in_channels} must be even '
                              '(both branches work on C/2 channels)')
-        self.mode = check_choice(_NAME, 'mode', mode, _MODES)
+        self.mode = check_choice(self.name, 'mode', mode, _MODES)
         half = in_channels // 2
         # Channel-only branch.
         self.ch_wv = nn.Conv2d(in_channels, half, 1, bias=bias)
         self.ch_wq = nn.Conv2d(in_channels, 1, 1, bias=bias)
         self.ch_wz = nn.Conv2d(half, in_channels, 1, bias=bias)
-        self.ln = build_norm(_NAME, 'norm_cfg', norm_cfg, in_channels, 'features',
+        self.ln = build_norm(self.name, 'norm_cfg', norm_cfg, in_channels, 'features',
                              "dict(type='LN')")
         # Spatial-only branch.
         self.sp_wv = nn.Conv2d(in_channels, half, 1, bias=bias)
         self.sp_wq = nn.Conv2d(in_channels, half, 1, bias=bias)
-        self.gate = build_act(_NAME, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.gate = build_act(self.name, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         self.channel_probe, self.spatial_probe = AttentionMap(), AttentionMap()
 
     def channel_gate(self, x: Tensor) -> Tensor:
@@ -112,7 +116,7 @@ class PolarizedSelfAttention(BaseModule):
         return self.spatial_probe(self.gate(z).reshape(B, 1, H, W))
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map(_NAME, x, self.in_channels)
+        self.check_input(x)
         if self.mode == 'sequential':
             y = x * self.channel_gate(x)  # [B, C, H, W]
             return y * self.spatial_gate(y)  # [B, C, H, W]

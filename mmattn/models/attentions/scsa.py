@@ -7,15 +7,14 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.compat import is_exporting, sym_min
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, build_norm, check_choice, check_feature_map,
-                     check_int_sequence, check_positive_int, check_probability, norm_forward)
+from ..utils import (AttentionMap, MapSpec, build_norm, check_choice, check_int_sequence,
+                     check_positive_int, check_probability, norm_forward)
+from .base import AttentionModule
 
-_NAME = 'SCSA'
 _DOWN_SAMPLE_MODES = ('avg_pool', 'max_pool')
 _GATES = ('sigmoid', 'softmax')
 
@@ -54,7 +53,7 @@ def _pool_axis(s: Tensor, dim: int, window: int, mode: str) -> Tensor:
 
 
 @ROOT_MODELS.register_module()
-class SCSA(BaseModule):
+class SCSA(AttentionModule):
     """SCSA: shareable multi-semantic spatial attention, then progressive channel self-attention.
 
     SMSA: the input is averaged over W (giving a ``(B, C, H)`` profile) and
@@ -111,6 +110,14 @@ class SCSA(BaseModule):
             config. Default: None.
     """
 
+    paper = 'SCSA: Spatial and Channel Synergistic Attention, 2024'
+    paper_url = 'https://arxiv.org/abs/2407.05128'
+    short_name = 'scsa'
+    family = 'scsa'
+    note = ("works below its window (5x5, 1x1); `down_sample_mode='recombination'` is rejected: the"
+            ' official code calls a function it never defines')
+    default_position = 'after_conv2'
+    position_note = 'after the 3x3 conv, as the official ResNet code puts it'
     _abbr_ = 'scsa'
     # SMSA's gates per row and per column, PCSA's channel attention and channel gate.
     _maps_ = {'h_gate': MapSpec('h_gate', 'BCH1', 'profile'),
@@ -130,32 +137,31 @@ class SCSA(BaseModule):
                  spatial_norm_cfg: dict = dict(type='GN', num_groups=4),
                  channel_norm_cfg: dict = dict(type='GN', num_groups=1),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int(_NAME, 'in_channels', in_channels)
-        self.head_num = check_positive_int(_NAME, 'head_num', head_num)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.head_num = check_positive_int(self.name, 'head_num', head_num)
         if in_channels % 4:
-            raise ValueError(f'{_NAME}: in_channels={in_channels} must be divisible by 4 '
+            raise ValueError(f'{self.name}: in_channels={in_channels} must be divisible by 4 '
                              '(SMSA splits the channels into 4 groups)')
         if in_channels % head_num:
-            raise ValueError(f'{_NAME}: in_channels={in_channels} must be divisible by '
+            raise ValueError(f'{self.name}: in_channels={in_channels} must be divisible by '
                              f'head_num={head_num}')
         if window_size != -1 or isinstance(window_size, bool):
-            check_positive_int(_NAME, 'window_size', window_size)
+            check_positive_int(self.name, 'window_size', window_size)
         self.window_size = window_size
-        group_kernel_sizes = check_int_sequence(_NAME, 'group_kernel_sizes', group_kernel_sizes,
+        group_kernel_sizes = check_int_sequence(self.name, 'group_kernel_sizes', group_kernel_sizes,
                                                 length=4)
         if any(k % 2 == 0 for k in group_kernel_sizes):
-            raise ValueError(f'{_NAME}: group_kernel_sizes={group_kernel_sizes} must be '
+            raise ValueError(f'{self.name}: group_kernel_sizes={group_kernel_sizes} must be '
                              'odd, so that the convolutions keep the profile length')
         self.group_kernel_sizes = group_kernel_sizes
         if down_sample_mode == 'recombination':
             raise ValueError(
-                f"{_NAME}: down_sample_mode='recombination' is not supported: the official "
+                f"{self.name}: down_sample_mode='recombination' is not supported: the official "
                 "code never defines it; use 'avg_pool' or 'max_pool'")
-        self.down_sample_mode = check_choice(_NAME, 'down_sample_mode', down_sample_mode,
+        self.down_sample_mode = check_choice(self.name, 'down_sample_mode', down_sample_mode,
                                              _DOWN_SAMPLE_MODES)
-        check_choice(_NAME, 'gate_layer', gate_layer, _GATES)
-        attn_drop_ratio = check_probability(_NAME, 'attn_drop_ratio', attn_drop_ratio)
+        check_choice(self.name, 'gate_layer', gate_layer, _GATES)
+        attn_drop_ratio = check_probability(self.name, 'attn_drop_ratio', attn_drop_ratio)
 
         self.head_dim = in_channels // head_num
         self.scale = self.head_dim**-0.5
@@ -165,15 +171,15 @@ class SCSA(BaseModule):
         self.local_dwc, self.global_dwc_s, self.global_dwc_m, self.global_dwc_l = (
             nn.Conv1d(gc, gc, k, padding=k // 2, groups=gc) for k in group_kernel_sizes)
         example = "dict(type='GN', num_groups=4)"
-        self.norm_h = build_norm(_NAME, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
+        self.norm_h = build_norm(self.name, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
                                  'profile', example)
-        self.norm_w = build_norm(_NAME, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
+        self.norm_w = build_norm(self.name, 'spatial_norm_cfg', spatial_norm_cfg, in_channels,
                                  'profile', example)
         self.sa_gate = nn.Softmax(dim=2) if gate_layer == 'softmax' else nn.Sigmoid()
         self.h_gate, self.w_gate = AttentionMap(), AttentionMap()
 
         # PCSA
-        self.norm = build_norm(_NAME, 'channel_norm_cfg', channel_norm_cfg, in_channels, 'map',
+        self.norm = build_norm(self.name, 'channel_norm_cfg', channel_norm_cfg, in_channels, 'map',
                                "dict(type='GN', num_groups=1)")
         self.q = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
         self.k = nn.Conv2d(in_channels, in_channels, 1, bias=qkv_bias, groups=in_channels)
@@ -201,7 +207,7 @@ class SCSA(BaseModule):
         return _pool_axis(s, 3, self.window_size, self.down_sample_mode)  # [B, C, H', W']
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map(_NAME, x, self.in_channels)
+        self.check_input(x)
         B, C = x.shape[:2]
         # SMSA
         a_h = self.h_gate(self._profile_gate(x.mean(3), self.norm_h).unsqueeze(3))  # [B, C, H, 1]

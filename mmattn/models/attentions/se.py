@@ -6,15 +6,15 @@ https://arxiv.org/abs/1709.01507
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import MapSpec, build_act, check_feature_map, check_positive_int
+from ..utils import MapSpec, build_act, check_positive_int
+from .base import AttentionModule
 
 
 @ROOT_MODELS.register_module()
-class SE(BaseModule):
+class SE(AttentionModule):
     """Squeeze-and-Excitation channel gate.
 
     Squeeze: global average pooling to one value per channel. Excitation: a
@@ -38,6 +38,12 @@ class SE(BaseModule):
             config. Default: None (PyTorch's default initialization).
     """
 
+    paper = 'Squeeze-and-Excitation Networks, CVPR 2018'
+    paper_url = 'https://arxiv.org/abs/1709.01507'
+    short_name = 'se'
+    family = 'se'
+    note = 'FCs with biases, as the paper counts them'
+    default_position = 'after_conv3'
     _abbr_ = 'se'
     _maps_ = {'channel_gate': MapSpec('gate', 'BC11', 'channel')}
 
@@ -49,18 +55,17 @@ class SE(BaseModule):
                  act_cfg: dict = dict(type='ReLU'),
                  gate_cfg: dict = dict(type='Sigmoid'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('SE', 'in_channels', in_channels)
-        self.reduction = check_positive_int('SE', 'reduction', reduction)
-        min_channels = check_positive_int('SE', 'min_channels', min_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.reduction = check_positive_int(self.name, 'reduction', reduction)
+        min_channels = check_positive_int(self.name, 'min_channels', min_channels)
         self.hidden_channels = max(in_channels // reduction, min_channels)
         self.fc1 = nn.Conv2d(in_channels, self.hidden_channels, 1, bias=bias)
-        self.act = build_act('SE', 'act_cfg', act_cfg)
+        self.act = build_act(self.name, 'act_cfg', act_cfg)
         self.fc2 = nn.Conv2d(self.hidden_channels, in_channels, 1, bias=bias)
-        self.gate = build_act('SE', 'gate_cfg', gate_cfg, example="dict(type='Sigmoid')")
+        self.gate = build_act(self.name, 'gate_cfg', gate_cfg, example="dict(type='Sigmoid')")
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('SE', x, self.in_channels)
+        self.check_input(x)
         s = x.mean((2, 3), keepdim=True)  # [B, C, 1, 1]
         s = self.fc2(self.act(self.fc1(s)))  # [B, C, 1, 1]
         return x * self.gate(s)  # [B, C, H, W]

@@ -8,16 +8,16 @@ from typing import List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, check_act_cfg, check_feature_map, check_int_sequence,
-                     check_norm_cfg, check_positive_int, conv_module_forward)
+from ..utils import (AttentionMap, MapSpec, check_act_cfg, check_int_sequence, check_norm_cfg,
+                     check_positive_int, conv_module_forward)
+from .base import AttentionModule
 
 
 @ROOT_MODELS.register_module()
-class SK(BaseModule):
+class SK(AttentionModule):
     """Selective Kernel convolution: a softmax choice between receptive fields.
 
     Split: M branches, each a (grouped, possibly dilated) ``k x k``
@@ -62,6 +62,14 @@ class SK(BaseModule):
             config. Default: None (PyTorch's default initialization).
     """
 
+    paper = 'Selective Kernel Networks, CVPR 2019'
+    paper_url = 'https://arxiv.org/abs/1903.06586'
+    short_name = 'sk'
+    family = 'sk'
+    note = ("the paper's 3x3 + dilated 3x3; the seed's `kernels=(1, 3, 5, 7), groups=1` works too; "
+            'M select layers as one conv')
+    default_position = 'after_conv2'
+    position_note = 'it replaces the 3x3 conv in its paper'
     _abbr_ = 'sk'
     _maps_ = {'branch_weights': MapSpec('branch_weights', 'BMC11', 'channel', 'softmax', 'M',
                                         series='split', series_name='branch')}
@@ -76,30 +84,29 @@ class SK(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('SK', 'in_channels', in_channels)
-        kernels = check_int_sequence('SK', 'kernels', kernels)
-        dilations = ((1, ) * len(kernels)
-                     if dilations is None else check_int_sequence('SK', 'dilations', dilations))
+        super().__init__(in_channels, init_cfg=init_cfg)
+        kernels = check_int_sequence(self.name, 'kernels', kernels)
+        dilations = ((1, ) * len(kernels) if dilations is None else
+                     check_int_sequence(self.name, 'dilations', dilations))
         if len(dilations) != len(kernels):
-            raise ValueError(f'SK: dilations={dilations} must have one entry per kernel '
+            raise ValueError(f'{self.name}: dilations={dilations} must have one entry per kernel '
                              f'of kernels={kernels}')
         even = [k for k in kernels if k % 2 == 0]
         if even:
-            raise ValueError(f'SK: kernels={kernels} must all be odd, so that every branch '
-                             'keeps the spatial size under symmetric padding')
-        self.groups = check_positive_int('SK', 'groups', groups)
+            raise ValueError(f'{self.name}: kernels={kernels} must all be odd, so that every '
+                             'branch keeps the spatial size under symmetric padding')
+        self.groups = check_positive_int(self.name, 'groups', groups)
         if in_channels % groups:
-            raise ValueError(f'SK: in_channels={in_channels} must be divisible by '
+            raise ValueError(f'{self.name}: in_channels={in_channels} must be divisible by '
                              f'groups={groups}')
-        self.reduction = check_positive_int('SK', 'reduction', reduction)
-        min_channels = check_positive_int('SK', 'min_channels', min_channels)
+        self.reduction = check_positive_int(self.name, 'reduction', reduction)
+        min_channels = check_positive_int(self.name, 'min_channels', min_channels)
         self.kernels, self.dilations = kernels, dilations
         self.num_branches = len(kernels)
         self.hidden_channels = max(in_channels // reduction, min_channels)  # the paper's d
-        check_norm_cfg('SK', 'norm_cfg', norm_cfg, in_channels, 'map')
-        check_norm_cfg('SK', 'norm_cfg', norm_cfg, self.hidden_channels, 'vector')
-        check_act_cfg('SK', 'act_cfg', act_cfg)
+        check_norm_cfg(self.name, 'norm_cfg', norm_cfg, in_channels, 'map')
+        check_norm_cfg(self.name, 'norm_cfg', norm_cfg, self.hidden_channels, 'vector')
+        check_act_cfg(self.name, 'act_cfg', act_cfg)
         self.convs = nn.ModuleList([
             ConvModule(in_channels, in_channels, k, padding=d * (k - 1) // 2, dilation=d,
                        groups=groups, norm_cfg=norm_cfg, act_cfg=act_cfg)
@@ -128,7 +135,7 @@ class SK(BaseModule):
         ]
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('SK', x, self.in_channels)
+        self.check_input(x)
         feats = self._split(x)  # M x [B, C, H, W]
         # GAP of the branch sum, as a sum of per-branch means (no summed map is built).
         s = feats[0].mean((2, 3), keepdim=True)

@@ -8,16 +8,16 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_feature_map,
-                     check_positive_int, check_probability, check_tensor, norm_forward)
+from ..utils import (AttentionMap, MapSpec, build_act, build_norm, check_positive_int,
+                     check_positive_sizes, check_probability, check_tensor, norm_forward)
+from .base import AttentionModule
 
 
 @ROOT_MODELS.register_module()
-class ScaleAwareModulation(BaseModule):
+class ScaleAwareModulation(AttentionModule):
     """Scale-Aware Modulation (SAM): multi-head mixed convolution and scale-aware aggregation.
 
     ``v = W_v x`` and ``s = W_s x`` are linear maps of each position. ``s`` is
@@ -57,6 +57,13 @@ class ScaleAwareModulation(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Scale-Aware Modulation (SMT), ICCV 2023'
+    paper_url = 'https://arxiv.org/abs/2307.15569'
+    short_name = 'sam'
+    family = 'smt'
+    note = 'token form: `m.forward_tokens(x, (H, W))`'
+    default_position = 'after_conv2'
+    position_note = 'after the 3x3 conv, where a spatial mixer goes'
     _abbr_ = 'sam'
     # The modulator that scales v, per channel and position: a modulation network's
     # attention, unbounded.
@@ -72,9 +79,8 @@ class ScaleAwareModulation(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        name = 'ScaleAwareModulation'
-        self.in_channels = check_positive_int(name, 'in_channels', in_channels)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        name = self.name
         self.num_heads = check_positive_int(name, 'num_heads', num_heads)
         self.expand_ratio = check_positive_int(name, 'expand_ratio', expand_ratio)
         if in_channels % num_heads:
@@ -119,7 +125,7 @@ class ScaleAwareModulation(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Modulate a feature map ``(B, C, H, W)``; same shape out (channels_last strides)."""
-        check_feature_map('ScaleAwareModulation', x, self.in_channels)
+        self.check_input(x)
         out = self._modulate(x.permute(0, 2, 3, 1))  # [B, C, H, W]
         if isinstance(self.proj, nn.Linear):
             # The output projection as a 1x1 convolution on the channels_last map,
@@ -134,11 +140,13 @@ class ScaleAwareModulation(BaseModule):
         """Modulate tokens ``(B, N, C)`` of an ``H x W`` map (``N = H * W``, row-major),
         as SMT's blocks call it; same shape out."""
         H, W = hw
-        check_tensor('ScaleAwareModulation', x)
+        check_tensor(self.name, x)
         if x.dim() != 3 or x.shape[2] != self.in_channels or x.shape[1] != H * W:
             raise ValueError(
-                f'ScaleAwareModulation: forward_tokens expected tokens of shape '
+                f'{self.name}: forward_tokens expected tokens of shape '
                 f'(B, {H * W}, {self.in_channels}) for hw={tuple(hw)}, got {tuple(x.shape)}')
         B, N, C = x.shape
-        out = self._modulate(x.reshape(B, H, W, C)).permute(0, 2, 3, 1)  # [B, H, W, C]
+        grid = x.reshape(B, H, W, C)  # [B, H, W, C]
+        check_positive_sizes('ScaleAwareModulation', grid, 'BHWC', name='forward_tokens input')
+        out = self._modulate(grid).permute(0, 2, 3, 1)  # [B, H, W, C]
         return self.proj_drop(self.proj(out)).reshape(B, N, C)

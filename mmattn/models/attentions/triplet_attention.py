@@ -7,12 +7,12 @@ from typing import Optional, Tuple, Union
 
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
-from ..utils import (AttentionMap, MapSpec, build_act, check_feature_map, check_norm_cfg,
-                     check_odd_kernel, check_positive_int, conv_module_forward)
+from ..utils import (AttentionMap, MapSpec, build_act, check_norm_cfg, check_odd_kernel,
+                     conv_module_forward)
+from .base import AttentionModule
 
 
 def _zpool(x: Tensor, dim: int, order: Tuple[int, ...] = (0, 1, 2, 3)) -> Tensor:
@@ -34,7 +34,7 @@ def _zpool(x: Tensor, dim: int, order: Tuple[int, ...] = (0, 1, 2, 3)) -> Tensor
 
 
 @ROOT_MODELS.register_module()
-class TripletAttention(BaseModule):
+class TripletAttention(AttentionModule):
     """Triplet attention: three Z-pool gates over the (C, W), (H, C) and (H, W) planes.
 
     Each branch looks at the input "rotated" so that one dimension becomes the
@@ -67,6 +67,12 @@ class TripletAttention(BaseModule):
             config. Default: None.
     """
 
+    paper = 'Rotate to Attend: Triplet Attention, WACV 2021'
+    paper_url = 'https://arxiv.org/abs/2010.03045'
+    short_name = 'triplet'
+    family = 'triplet_attention'
+    note = 'Z-pools are reductions of x; no permuted copies'
+    default_position = 'after_conv3'
     _abbr_ = 'triplet'
     _maps_ = {'cw_gate': MapSpec('cw_gate', 'B1CW', 'profile'),
               'hc_gate': MapSpec('hc_gate', 'B1HC', 'profile'),
@@ -79,11 +85,10 @@ class TripletAttention(BaseModule):
                  norm_cfg: Optional[dict] = dict(type='BN', momentum=0.01),
                  gate_cfg: dict = dict(type='Sigmoid'),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_positive_int('TripletAttention', 'in_channels', in_channels)
-        self.kernel_size = check_odd_kernel('TripletAttention', 'kernel_size', kernel_size,
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.kernel_size = check_odd_kernel(self.name, 'kernel_size', kernel_size,
                                             'so that each gate keeps the size of its plane')
-        norm_cfg = check_norm_cfg('TripletAttention', 'norm_cfg', norm_cfg, 1, 'map',
+        norm_cfg = check_norm_cfg(self.name, 'norm_cfg', norm_cfg, 1, 'map',
                                   allow_none=True)
         self.no_spatial = bool(no_spatial)
 
@@ -96,11 +101,11 @@ class TripletAttention(BaseModule):
         self.hc = branch()
         if not self.no_spatial:
             self.hw = branch()
-        self.gate = build_act('TripletAttention', 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
+        self.gate = build_act(self.name, 'gate_cfg', gate_cfg, "dict(type='Sigmoid')")
         self.cw_gate, self.hc_gate, self.hw_gate = AttentionMap(), AttentionMap(), AttentionMap()
 
     def forward(self, x: Tensor) -> Tensor:
-        check_feature_map('TripletAttention', x, self.in_channels)
+        self.check_input(x)
         scale = 1.0 / (2 if self.no_spatial else 3)
         # C-W branch: Z-pool over H; the (C, W) plane is convolved as is.
         z = _zpool(x, 2, (0, 2, 1, 3))  # [B, 2, C, W]

@@ -14,8 +14,8 @@ from torch import Tensor
 
 from mmattn.registry import ROOT_MODELS
 from ..utils import (AttentionMap, MapSpec, accumulation_dtype, check_act_cfg, check_conv_cfg,
-                     check_norm_cfg, check_positive_int, check_tensor, conv_module_forward,
-                     sizes_are_symbolic)
+                     check_norm_cfg, check_positive_int, check_positive_sizes, check_tensor,
+                     conv_module_forward, sizes_are_symbolic)
 
 
 def _per_level(name: str, value: Union[int, Sequence[int]], num_levels: Optional[int],
@@ -106,6 +106,11 @@ class ASFF(BaseModule):
     """
 
     # The fusion weights of each target level (the i-th call of the probe is level i).
+    paper = 'Learning Spatial Fusion for Single-Shot Object Detection, 2019'
+    paper_url = 'https://arxiv.org/abs/1911.09516'
+    short_name = 'asff'
+    family = 'asff'
+    note = 'any number of levels and channels; `return_weights=True` gives the fusion weights'
     _maps_ = {'fusion_weights': MapSpec('fusion_weights', 'BLHW', 'spatial', 'softmax', 'L',
                                         series='split', series_name='from level')}
 
@@ -181,6 +186,7 @@ class ASFF(BaseModule):
             if x.dim() != 4 or x.shape[1] != channels:
                 raise ValueError(f'ASFF: level {level} must have shape (B, {channels}, H, W), '
                                  f'got {tuple(x.shape)}')
+            check_positive_sizes('ASFF', x, name=f'level {level}')
         if sizes_are_symbolic():
             return
         shapes = [tuple(x.shape) for x in inputs]
@@ -212,6 +218,16 @@ class ASFF(BaseModule):
             return x
         return resizer(x)
 
+    @staticmethod
+    def _nearest(x: Tensor, size) -> Tensor:
+        """Nearest resizing to ``size``. torch's meta kernel of ``upsample_nearest2d``
+        fails on an empty batch ("cond must be a bool", torch 2.1 to 2.14): there the
+        result, which has no values, is made directly (the meta device only, so no traced,
+        exported or compiled graph holds the branch)."""
+        if x.device.type == 'meta' and x.shape[0] == 0:
+            return x.new_empty((0, x.shape[1], *size))
+        return F.interpolate(x, size=size, mode='nearest')
+
     def forward(self, inputs: Sequence[Tensor], return_weights: bool = False
                 ) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]]:
         """Fuse the levels; with ``return_weights=True`` also the fusion weights.
@@ -235,7 +251,7 @@ class ASFF(BaseModule):
                     # Always resized to the target's size (nearest; a no-op copy where
                     # the sizes already agree): a branch on the sizes would be frozen
                     # by jit.trace and ONNX export at the export size's pyramid.
-                    y = F.interpolate(y, size=size, mode='nearest')  # [B, C_l, H_l, W_l]
+                    y = self._nearest(y, size)  # [B, C_l, H_l, W_l]
                 resized.append(y)
             compressed = [
                 conv_module_forward(conv, y) for conv, y in zip(self.weight_convs[level], resized)

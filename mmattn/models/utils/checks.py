@@ -148,20 +148,55 @@ def check_tensor(module: str, x: object, name: str = 'input') -> None:
                                     'use bfloat16 or float32 on the CPU')
 
 
+def check_positive_sizes(module: str, x: Tensor, layout: str = 'BCHW', sizes: str = 'HW',
+                         name: str = 'input') -> None:
+    """Raise ``ValueError`` if a dim of ``x`` named in ``sizes`` is 0.
+
+    ``layout`` names every dim of ``x`` (``'BCHW'``, ``'BCNT'``); ``sizes`` the
+    ones that must be at least 1. A map without positions (H or W = 0) has
+    nothing to pool, convolve or attend over: most modules would fail inside
+    torch ("Kernel size can't be greater than actual input size", "amax():
+    Expected reduction dim 2 to have non-zero size"), the others would return
+    an empty map without having computed anything, so every module refuses it
+    with this one sentence. The batch is not among ``sizes``: an empty batch
+    (B = 0, a module on RoI features without RoIs) gives an empty output.
+
+    Skipped where sizes are symbolic (:func:`sizes_are_symbolic`): a
+    comparison there would add a guard on, or freeze, the example's sizes.
+    """
+    if sizes_are_symbolic():
+        return
+    shape = tuple(x.shape)
+    empty = [f'{letter}=0' for letter in sizes if shape[layout.index(letter)] == 0]
+    if empty:
+        rule = ' and '.join(sizes)
+        raise ValueError(
+            f'{module}: {name} of shape {shape} ({", ".join(layout)}) has '
+            f'{" and ".join(empty)}, but {rule} must be >= 1 (a map without positions has '
+            'nothing to attend over; an empty batch, B=0, is fine)')
+
+
 def check_feature_map(module: str, x: Tensor, channels: int) -> None:
-    """Raise unless ``x`` is a real floating-point ``(B, channels, H, W)`` tensor.
+    """Raise unless ``x`` is a real floating-point ``(B, channels, H, W)`` tensor with
+    ``H, W >= 1``.
+
+    Every 2D module of mmattn checks its input here, so each rule holds for all
+    of them at once (a module added later included).
 
     Raises:
         TypeError: ``x`` is not a tensor, or not of a real floating dtype
             (see :func:`check_tensor`).
-        ValueError: its shape is not ``(B, channels, H, W)``.
+        ValueError: its shape is not ``(B, channels, H, W)``, or H or W is 0
+            (see :func:`check_positive_sizes`; B = 0 is allowed).
 
     Only Python ints and dtypes are compared, so the check costs nothing
     measurable and leaves ``torch.jit.trace``, ONNX and ``torch.export``
-    graphs unchanged (the channel count is static in all of them).
+    graphs unchanged (the channel count is static in all of them; the H, W
+    check is skipped while sizes are symbolic).
     """
     check_tensor(module, x)
     if x.dim() != 4 or x.shape[1] != channels:
         raise ValueError(
             f'{module}: expected an input of shape (B, {channels}, H, W), '
             f'got {tuple(x.shape)}')
+    check_positive_sizes(module, x)

@@ -105,7 +105,7 @@ def test_coord_attention_batch_independent_and_backward():
 
 
 def test_coord_attention_resnet50_parameter_count():
-    # The paper reports no ResNet-50 count (it targets mobile networks); this is the README's.
+    # The paper reports no ResNet-50 count (it targets mobile networks); this is the docs'.
     plain = resnet50_classifier_params()
     with_ca = resnet50_classifier_params(plugins=[
         dict(cfg=dict(type='CoordAttention'), stages=(True, True, True, True),

@@ -125,7 +125,7 @@ def test_sknet50_has_the_papers_parameter_count():
 
 def test_sk_resnet50_plugin_parameter_count():
     # As an mmdet plugin SK is an extra C -> C unit, not the paper's replacement of conv2:
-    # these are the README's numbers for the two plugin positions, not the paper's.
+    # these are docs/module_contract.md's numbers for the two plugin positions, not the paper's.
     def params(position):
         return resnet50_classifier_params(plugins=[
             dict(cfg=dict(type='SK'), stages=(True, True, True, True), position=position)

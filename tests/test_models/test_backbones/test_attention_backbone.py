@@ -165,7 +165,7 @@ def no_downloads(monkeypatch):
 def _mmseg_model(path, attention, **options):
     from mmseg.registry import MODELS
 
-    from mmattn.sweep.derive import apply_attention
+    from mmattn.config import apply_attention
     from ..test_utils.toy_plugins import mim_config
     init_default_scope('mmseg')
     cfg = mim_config('mmseg', path)

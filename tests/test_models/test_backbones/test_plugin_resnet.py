@@ -231,7 +231,7 @@ def test_norm_eval_freezes_the_backbone_norms_and_trains_the_plugin_norms(cls):
 
 
 def test_stock_mmdet_resnet_freezes_plugin_norms():
-    """What the README says of mmdet's own ResNet: under norm_eval, plugin BNs never train."""
+    """What docs/placement.md says of mmdet's ResNet: under norm_eval, plugin BNs never train."""
     from mmdet.models.backbones import ResNet
     net = ResNet(depth=50, base_channels=8, norm_eval=True,
                  plugins=[dict(cfg=CBAM_CFG, position='after_conv3')])

@@ -1,4 +1,6 @@
 """ASFF: every level resampled to every level, softmax-weighted, against a float64 naive fusion."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
@@ -300,6 +302,41 @@ def test_empty_batch(train):
     assert [tuple(w.shape) for w in weights] == [(0, 3, *f.shape[-2:]) for f in feats]
     sum(o.sum() for o in outs).backward()
     assert all(f.grad is None or f.grad.shape == f.shape for f in feats)
+
+
+@pytest.mark.parametrize('batch', [2, 0])
+@pytest.mark.parametrize('level,dims', [(0, 'H'), (2, 'W'), (1, 'HW')])
+def test_a_level_without_positions_is_refused(level, dims, batch):
+    """H or W = 0 at any level: the shared check's sentence naming ASFF and the level (the
+    finest-first rule or a convolution inside torch would speak first otherwise)."""
+    m = ASFF(in_channels=[4, 8, 8], out_channels=4)
+    feats = [torch.randn(batch, c, *s) for c, s in zip([4, 8, 8], _sizes((9, 11), 3))]
+    shape = list(feats[level].shape)
+    for letter in dims:
+        shape['BCHW'.index(letter)] = 0
+    feats[level] = torch.randn(shape)
+    with pytest.raises(ValueError) as info:
+        m(feats)
+    message = str(info.value)
+    assert message.startswith(f'ASFF: level {level} of shape {tuple(shape)}'), message
+    assert all(f'{letter}=0' in message for letter in dims) and '>= 1' in message, message
+
+
+@pytest.mark.parametrize('train', [False, True], ids=['eval', 'train'])
+def test_meta_device_gives_shapes(train):
+    """Moved to or built on the meta device, ASFF gives the CPU's shapes (fusion weights
+    too), at batch 2 and 0."""
+    feats = [torch.randn(2, c, *s) for c, s in zip([4, 8, 8], _sizes((9, 11), 3))]
+    m = ASFF(in_channels=[4, 8, 8], out_channels=4).train(train)
+    with torch.device('meta'):
+        built = ASFF(in_channels=[4, 8, 8], out_channels=4).train(train)
+    for meta in (copy.deepcopy(m).to('meta'), built):
+        for batch in (2, 0):
+            with torch.no_grad():
+                ref_outs, ref_weights = m([f[:batch] for f in feats], return_weights=True)
+            outs, weights = meta([f[:batch].to('meta') for f in feats], return_weights=True)
+            for a, b in zip(outs + weights, ref_outs + ref_weights):
+                assert a.is_meta and a.shape == b.shape and a.dtype == b.dtype
 
 
 def test_float64_is_computed_in_float64():

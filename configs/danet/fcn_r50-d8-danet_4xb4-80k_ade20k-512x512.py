@@ -1,0 +1,21 @@
+# FCN R-50-D8 80k on ADE20K 512x512 with DualAttention after conv2 (the 3x3 conv)
+# of every bottleneck in stage 4: the position of its paper (Dual Attention
+# Network, CVPR 2019); the paper's last stage, here dilated at stride 8. The
+# module starts as the identity (identity_init=True: y = x + s * (m(x) - x), s = 0
+# at initialisation), so at iteration 0 the model computes exactly what the base's
+# pretrained model computes. Generated from the modules' facts by
+# tools/misc/gen_configs.py.
+_base_ = 'mmseg::fcn/fcn_r50-d8_4xb4-80k_ade20k-512x512.py'
+
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        type='PluginResNetV1c',
+        plugins=[
+            dict(
+                cfg=dict(type='DualAttention'),
+                stages=(False, False, False, True),
+                position='after_conv2',
+                identity_init=True),
+        ]))
