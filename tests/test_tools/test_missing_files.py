@@ -23,7 +23,7 @@ DEMO = str(CONFIG_DIR / 'demo' / 'retinanet_r18-se_fpn_300i_toy-coco.py')
 MISSING = 'no/such/file'
 
 # Tools that read no file a user names: they write toy data, build mmcv, render configs.
-NO_INPUT_FILES = {'make_toy_data.py', 'build_mmcv.py', 'misc/gen_configs.py'}
+NO_INPUT_FILES = {'make_toy_data.py', 'build_mmcv.py', 'check_stack.py', 'misc/gen_configs.py'}
 
 CONVERTERS = sorted(p.name for p in (TOOLS / 'model_converters').glob('*2mmattn.py'))
 
