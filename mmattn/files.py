@@ -76,12 +76,14 @@ def config_file(tool: str, config: str, argument: str = 'CONFIG') -> str:
 
 
 @contextlib.contextmanager
-def exit_on_missing_file() -> Iterator[None]:
-    """In a tool's ``main``: a :class:`MissingFileError` ends the process with its one
-    sentence on stderr (prefixed ``error:``, as the converters print their refusals) and
-    exit status 1, instead of a traceback."""
+def exit_on_missing_file(*also: type) -> Iterator[None]:
+    """In a tool's ``main``: a :class:`MissingFileError` (or an error of the types ``also``,
+    each a refusal whose message is one sentence, e.g.
+    :class:`mmattn.models.utils.CheckpointMismatchError`) ends the process with its sentence
+    on stderr (prefixed ``error:``, as the converters print their refusals) and exit status
+    1, instead of a traceback."""
     try:
         yield
-    except MissingFileError as err:
+    except (MissingFileError, ) + also as err:
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(1) from None

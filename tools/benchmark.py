@@ -100,9 +100,15 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                    help='input image size (default: 800 1333)')
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--skip-train', action='store_true', help='no training-iteration timing')
+    p.add_argument('--attention', nargs='+', metavar='SPEC',
+                   help='put attention modules into the config\'s model, as tools/train.py '
+                   '--attention does')
+    p.add_argument('--checkpoint', help='a checkpoint of tools/train.py --attention: its '
+                   'attention is put into a config without attention (the weights are not '
+                   'loaded)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                   help='config overrides (as mmdet\'s tools read them), e.g. '
-                   'model.backbone.depth=101')
+                   help='config overrides (as mmdet\'s tools read them, after --attention), '
+                   'e.g. model.backbone.depth=101')
     p = sub.add_parser('params', help='ResNet-50 classifier parameters with each module at its '
                        'default place (its class)')
     p.add_argument('modules', nargs='*', help='module types (default: the placement table)')
@@ -170,7 +176,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         with Progress(2, 'model', enabled=not args.no_progress) as progress:
             result = run_model(args.config, args.size, batch_size=args.batch_size,
                                train=not args.skip_train, cfg_options=cfg_options,
-                               progress=progress, **_timing_kwargs(args))
+                               progress=progress, attention=args.attention,
+                               checkpoint=args.checkpoint, **_timing_kwargs(args))
         payload.update(result)
     write_json(out + '.json', payload)
     write_csv(out + '.csv', payload['rows'], payload['environment'])

@@ -5,13 +5,15 @@
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Every flag of mmdet's (3.3) and mmseg's (1.2) tools/test.py, each doing what the
-config's own package does, plus ``--attention`` (the same specs the checkpoint was
-trained with).
+config's own package does, plus ``--attention``. Without it, a checkpoint written by
+mmattn's tools/train.py brings back the ``--attention`` it was trained with (its meta); a
+checkpoint whose weights do not fit the model's attention modules is refused.
 """
 import argparse
 
 from mmattn.engine import add_launch_arguments, load_config, parse_launch_args, setup_test_cfg, test
 from mmattn.files import config_file, existing_file, exit_on_missing_file
+from mmattn.models.utils import CheckpointMismatchError
 
 
 def parse_args(argv=None):
@@ -36,11 +38,13 @@ def main():
     with exit_on_missing_file():
         config_file('tools/test.py', args.config)
         existing_file('tools/test.py', 'CHECKPOINT', args.checkpoint)
-    cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init)
-    setup_test_cfg(cfg, args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
-                   show_dir=args.show_dir, launcher=args.launcher, show=args.show,
-                   wait_time=args.wait_time, tta=args.tta)
-    test(cfg)
+    with exit_on_missing_file(CheckpointMismatchError):
+        cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init,
+                          checkpoint=args.checkpoint, tool='tools/test.py')
+        setup_test_cfg(cfg, args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
+                       show_dir=args.show_dir, launcher=args.launcher, show=args.show,
+                       wait_time=args.wait_time, tta=args.tta)
+        test(cfg, tool='tools/test.py')
 
 
 if __name__ == '__main__':

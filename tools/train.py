@@ -37,7 +37,8 @@ def main():
         config_file('tools/train.py', args.config)
         if args.resume not in (None, 'auto'):
             existing_file('tools/train.py', '--resume', args.resume)
-    cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init)
+    cfg = load_config(args.config, args.cfg_options, args.attention, args.identity_init,
+                      tool='tools/train.py')
     setup_train_cfg(cfg, args.config, work_dir=args.work_dir, amp=args.amp,
                     resume=args.resume, launcher=args.launcher,
                     auto_scale_lr=args.auto_scale_lr)

@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from mmattn.config.model import no_pretrained, strip_attention
+from mmattn.config import compose_config, no_pretrained, strip_attention
+from mmattn.models.utils import read_checkpoint
 from .flops import count_flops
 from .measure import peak_memory, time_call
 
@@ -193,8 +194,15 @@ def run_model(config: str, size: Sequence[int] = (800, 1333), device: str = 'cpu
               batch_size: int = 2, warmup: int = 1, repeats: int = 5, max_time: float = 30.0,
               train: bool = True, memory: bool = True,
               cfg_options: Optional[dict] = None,
-              progress: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+              progress: Optional[Callable[[str], None]] = None,
+              attention: Optional[Sequence[str]] = None,
+              checkpoint: Optional[str] = None) -> Dict[str, Any]:
     """Model mode for one config: rows ``with`` and ``without`` attention, and the shares.
+
+    The config is composed as every mmattn tool composes it
+    (:func:`mmattn.config.compose_config`): ``attention`` (``--attention``) or, for a config
+    without attention, the attention ``checkpoint``'s meta records, then ``cfg_options``.
+    The checkpoint's weights are not loaded: the numbers do not depend on them.
 
     Returns a dict with ``config``, ``removed`` (what stripping took out),
     ``added_modules`` (module classes present only with attention, counted),
@@ -203,10 +211,13 @@ def run_model(config: str, size: Sequence[int] = (800, 1333), device: str = 'cpu
     """
     from mmengine.config import Config
 
-    from mmattn.files import config_file
+    from mmattn.files import config_file, existing_file
     cfg = Config.fromfile(config_file('benchmark.py model', config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    meta = None
+    if checkpoint is not None and not attention:
+        meta = read_checkpoint(existing_file('benchmark.py model', '--checkpoint',
+                                             checkpoint))[1]
+    compose_config(cfg, attention, False, meta, cfg_options, 'benchmark.py model')
     full_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     bare_cfg, removed = strip_attention(full_cfg)
     kwargs = dict(size=size, device=device, batch_size=batch_size, warmup=warmup,

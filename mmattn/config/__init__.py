@@ -12,11 +12,13 @@ the converters' reports, the benchmark, the tools, the sweep):
 - :mod:`.render`: config-file source, formatted as OpenMMLab's configs are.
 """
 from .derive import (PLUGIN_FORMS, Derivation, Placed, apply_attention, build_parts, check_builds,
-                     derive_model, describe, describe_placed)
-from .model import ATTENTION_NECKS, WRAPPER_TYPES, no_pretrained, strip_attention
+                     compose_config, derive_model, describe, describe_placed, restore_attention)
+from .model import (ATTENTION_NECKS, WRAPPER_TYPES, no_pretrained, starts_as_identity,
+                    strip_attention)
 from .positions import (BLOCK_POSITIONS, POSITION_WORDS, POSITIONS, Placement, Stages,
                         describe_placement, describe_stages, paper_placements, parse_stages,
                         placement_of)
+from .record import RECORD_KEY, attention_record, has_attention, record_of
 from .render import (CUSTOM_IMPORTS, LINE_LENGTH, comment_lines, format_value, render_model,
                      to_python)
 from .spec import ModuleSpec, build_module, check_module_args, parse_module_args, parse_module_spec
@@ -24,9 +26,12 @@ from .spec import ModuleSpec, build_module, check_module_args, parse_module_args
 __all__ = [
     'PLUGIN_FORMS', 'Derivation', 'Placed', 'apply_attention', 'build_parts', 'check_builds',
     'derive_model', 'describe', 'describe_placed', 'ATTENTION_NECKS', 'WRAPPER_TYPES',
-    'no_pretrained', 'strip_attention', 'BLOCK_POSITIONS', 'POSITION_WORDS', 'POSITIONS',
+    'no_pretrained', 'starts_as_identity', 'strip_attention', 'BLOCK_POSITIONS',
+    'POSITION_WORDS', 'POSITIONS',
     'Placement', 'Stages', 'describe_placement', 'describe_stages', 'paper_placements',
     'parse_stages', 'placement_of', 'CUSTOM_IMPORTS', 'LINE_LENGTH', 'comment_lines',
     'format_value', 'render_model', 'to_python', 'ModuleSpec', 'build_module', 'check_module_args',
-    'parse_module_args', 'parse_module_spec'
+    'parse_module_args', 'parse_module_spec', 'restore_attention', 'compose_config',
+    'RECORD_KEY',
+    'attention_record', 'has_attention', 'record_of'
 ]

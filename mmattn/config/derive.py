@@ -31,9 +31,10 @@ from mmengine.registry import DefaultScope
 
 from mmattn.models.utils.lookup import lookup_type
 from mmattn.registry import ROOT_MODELS
-from .model import no_pretrained, strip_attention
+from .model import no_pretrained, starts_as_identity, strip_attention
 from .positions import (BLOCK_POSITIONS, Stages, describe_placement, describe_stages,
                         paper_placements, placement_of)
+from .record import RECORD_KEY, attention_record, has_attention, record_of
 from .render import render_model
 from .spec import ModuleSpec, check_module_args, parse_module_spec
 
@@ -427,6 +428,7 @@ def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 
     if 'mmattn' not in imports['imports']:
         imports['imports'] = list(imports['imports']) + ['mmattn']
     cfg.custom_imports = imports
+    cfg[RECORD_KEY] = attention_record(specs, identity_init)
     if logger is not None and os.environ.get('RANK', '0') == '0':
         changed = {k: derivation.model[k] for k in derivation.override}
         print_log('--attention ' + ' '.join(s.text for s in specs)
@@ -435,6 +437,66 @@ def apply_attention(cfg, specs: Sequence[Union[str, ModuleSpec]], logger: Any = 
                   + 'The model now has:\n'
                   + render_model(changed).rstrip('\n'), logger=logger)
     return derivation
+
+
+def restore_attention(cfg: Any, meta: Optional[Dict[str, Any]], tool: str,
+                      given: Optional[Sequence[str]] = None, logger: Any = 'current'
+                      ) -> Optional[List[str]]:
+    """Apply the attention a checkpoint was trained with, where the config lacks it.
+
+    Nothing is done when ``given`` (``--attention`` on the command line) is set, when the
+    checkpoint carries no record, or when the config has attention of its own (a mismatch
+    is then found by :func:`mmattn.models.utils.check_checkpoint_fits`). Returns the specs
+    applied, or None.
+    """
+    record = record_of(meta)
+    if given or record is None or has_attention(cfg.model):
+        return None
+    apply_attention(cfg, record['specs'], logger=None, identity_init=record['identity_init'])
+    cfg[RECORD_KEY] = record
+    start = ' (each starting as the identity)' if record['identity_init'] else ''
+    print_log(f"{tool}: the checkpoint was trained with --attention {' '.join(record['specs'])}"
+              f'{start}; the config has no attention: applied it', logger=logger)
+    return record['specs']
+
+
+def compose_config(cfg: Any, attention: Optional[Sequence[str]] = None,
+                   identity_init: bool = False, meta: Optional[Dict[str, Any]] = None,
+                   cfg_options: Optional[dict] = None, tool: str = 'mmattn tools') -> Any:
+    """The one order in which every mmattn tool builds its config (in place; returned):
+
+    1. ``attention`` (``--attention``) replaces the config's attention modules; on a base
+       whose attention all starts as the identity (the zoo's) the new modules start so too,
+       with ``identity_init`` (``--identity-init``) they always do. Without ``attention``, a
+       checkpoint ``meta`` that records the attention the checkpoint was trained with brings
+       it back into a config without attention (:func:`restore_attention`).
+    2. ``cfg_options`` (``--cfg-options``, dotted keys) apply to the result, so they can
+       change the inserted modules' arguments (``model.backbone.plugins.0.cfg.reduction=4``);
+       a key the result does not have is refused with a sentence naming it.
+    """
+    if attention:
+        inherit = not identity_init and starts_as_identity(cfg.model)
+        apply_attention(cfg, attention, identity_init=identity_init or inherit)
+        if inherit:
+            print_log(f"{tool}: the config's own modules start as the identity "
+                      '(identity_init=True), so the modules of --attention do too; '
+                      '--cfg-options can turn it off per plugin', logger='current')
+    elif identity_init:
+        raise ValueError(f'{tool}: --identity-init applies to the modules of --attention: '
+                         'give --attention too (a config sets identity_init in its plugins)')
+    elif meta is not None:
+        restore_attention(cfg, meta, tool)
+    if cfg_options:
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except (KeyError, IndexError, TypeError, AttributeError) as error:
+            after = ' the model --attention made in' if attention else ''
+            options = ' '.join(f'{k}={v}' for k, v in cfg_options.items())
+            raise ValueError(
+                f'{tool}: --cfg-options {options} cannot be applied to{after} the config: '
+                f'{error}. --cfg-options apply after --attention, to the derived model, '
+                'which the log prints') from None
+    return cfg
 
 
 def describe_placed(placed: Placed, backbone_type: str = 'backbone') -> str:
@@ -455,4 +517,5 @@ def describe_placed(placed: Placed, backbone_type: str = 'backbone') -> str:
 
 
 __all__ = ['PLUGIN_FORMS', 'PROBE_SIZE', 'Placed', 'Derivation', 'derive_model',
-           'apply_attention', 'describe', 'describe_placed', 'build_parts', 'check_builds']
+           'apply_attention', 'restore_attention', 'compose_config', 'describe',
+           'describe_placed', 'build_parts', 'check_builds']

@@ -47,7 +47,15 @@ def strip_attention(model_cfg: dict) -> Tuple[dict, List[str]]:
         if backbone is None:
             raise ValueError(f"attention modules: no backbone inside {cfg['backbone']}")
         if backbone.get('plugins'):
-            removed += [_type_name(p.get('cfg', p)) + ' plugin' for p in backbone['plugins']]
+            plugins = backbone['plugins']
+            if isinstance(plugins, dict):  # --cfg-options' dict keyed '0', '1', ...
+                plugins = list(plugins.values())
+            if not isinstance(plugins, (list, tuple)) or not all(
+                    isinstance(p, dict) for p in plugins):
+                raise ValueError(f'attention modules: model.backbone.plugins must be a list of '
+                                 f'dicts (dict(cfg=dict(type=...), position=...)), got '
+                                 f'{backbone["plugins"]!r}')
+            removed += [_type_name(p.get('cfg', p)) + ' plugin' for p in plugins]
             backbone['plugins'] = None
         cfg['backbone'] = backbone
     neck = cfg.get('neck')
@@ -66,6 +74,29 @@ def strip_attention(model_cfg: dict) -> Tuple[dict, List[str]]:
     return cfg, removed
 
 
+def starts_as_identity(model_cfg: dict) -> bool:
+    """Whether the model config has attention and all of it starts as the identity
+    (``identity_init=True`` on every plugin and wrapper of the backbone and neck): the
+    zoo's configs. ``--attention`` on such a base starts its modules the same way."""
+    flags = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            if _type_name(node) in WRAPPER_TYPES:
+                flags.append(bool(node.get('identity_init', False)))
+            for plugin in node.get('plugins') or []:
+                if isinstance(plugin, dict):
+                    flags.append(bool(plugin.get('identity_init', False)))
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit([model_cfg.get('backbone'), model_cfg.get('neck')])
+    return bool(flags) and all(flags)
+
+
 def no_pretrained(model_cfg: dict) -> None:
     """Drop what would download or read a checkpoint (``init_cfg`` of the backbone and of
     what it wraps, mmseg's model-level ``pretrained``), in place: for builds that only
@@ -81,4 +112,5 @@ def no_pretrained(model_cfg: dict) -> None:
             stack += [v for k, v in item.items() if k in _INNER_KEYS]
 
 
-__all__ = ['WRAPPER_TYPES', 'ATTENTION_NECKS', 'strip_attention', 'no_pretrained']
+__all__ = ['WRAPPER_TYPES', 'ATTENTION_NECKS', 'strip_attention', 'starts_as_identity',
+           'no_pretrained']

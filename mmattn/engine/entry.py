@@ -27,10 +27,11 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 from mmattn.compat import apply_compat
-from mmattn.config import apply_attention
+from mmattn.config import compose_config, record_of
+from mmattn.models.utils import check_checkpoint_fits, read_checkpoint
 
 __all__ = ['LAUNCHERS', 'add_launch_arguments', 'parse_launch_args', 'load_config',
-           'setup_train_cfg', 'setup_test_cfg', 'build_runner', 'train', 'test']
+           'setup_train_cfg', 'setup_test_cfg', 'build_runner', 'train', 'test', 'check_fits']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -66,27 +67,21 @@ def parse_launch_args(parser: argparse.ArgumentParser,
 
 def load_config(config: str, cfg_options: Optional[dict] = None,
                 attention: Optional[Sequence[str]] = None,
-                identity_init: bool = False) -> Config:
-    """Read ``config``, merge ``--cfg-options`` (a dict of dotted keys), apply ``--attention``.
-
-    ``config``: a path, or a config of an installed package as ``_base_`` names it
-    (``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py``).
-    ``attention``: module specs (:mod:`mmattn.config.spec`) that replace the
-    config's attention modules; the resulting backbone/neck is logged.
-    ``identity_init``: those modules start as the identity.
+                identity_init: bool = False,
+                checkpoint: Optional[str] = None,
+                tool: str = 'mmattn tools') -> Config:
+    """Read ``config`` (a path, or an installed package's config as ``_base_`` names it:
+    ``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py``), then put in the attention and merge
+    ``--cfg-options``, in the one order of :func:`mmattn.config.compose_config`. Without
+    ``attention``, the ``checkpoint``'s meta may bring back the attention it was trained
+    with.
     """
     if '::' in config:
         # mmengine's own resolution of a `_base_ = 'mmdet::...'` reference.
         config = Config._get_cfg_path(config, '')[0]
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if attention:
-        apply_attention(cfg, attention, identity_init=identity_init)
-    elif identity_init:
-        raise ValueError('mmattn tools: --identity-init applies to the modules of --attention: '
-                         'give --attention too (a config sets identity_init in its plugins)')
-    return cfg
+    meta = read_checkpoint(checkpoint)[1] if checkpoint is not None and not attention else None
+    return compose_config(cfg, attention, identity_init, meta, cfg_options, tool)
 
 
 def _set_work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> None:
@@ -168,6 +163,10 @@ def setup_train_cfg(cfg: Config,
     """
     _set_work_dir(cfg, config, work_dir)
     _set_launcher(cfg, launcher)
+    # Every checkpoint carries the --attention it was trained with (its meta).
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(isinstance(h, dict) and h.get('type') == 'AttentionRecordHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='AttentionRecordHook')]
     if amp:
         _set_amp(cfg)
     if auto_scale_lr:
@@ -312,7 +311,21 @@ def train(cfg: Config):
     return runner
 
 
-def test(cfg: Config) -> dict:
-    """Build the runner of a prepared config and test; returns the metrics."""
+def test(cfg: Config, tool: str = 'tools/test.py') -> dict:
+    """Build the runner of a prepared config, refuse a checkpoint whose weights do not fit
+    the model's attention modules (:func:`mmattn.models.utils.check_checkpoint_fits`), and
+    test; returns the metrics."""
     runner = build_runner(cfg)
+    check_fits(runner.model, cfg.load_from, tool)
     return runner.test()
+
+
+def check_fits(model, checkpoint: str, tool: str) -> None:
+    """:func:`~mmattn.models.utils.check_checkpoint_fits` of a checkpoint file, the fix
+    naming the ``--attention`` its meta records."""
+    from mmengine.model import is_model_wrapper
+    state, meta = read_checkpoint(checkpoint)
+    record = record_of(meta)
+    check_checkpoint_fits(model.module if is_model_wrapper(model) else model, state, tool,
+                          osp.basename(checkpoint),
+                          ' '.join(record['specs']) if record else '')

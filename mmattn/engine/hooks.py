@@ -4,7 +4,29 @@ from typing import Dict, Optional
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-__all__ = ['ValBeforeTrainHook']
+from mmattn.config import RECORD_KEY, record_of
+
+__all__ = ['ValBeforeTrainHook', 'AttentionRecordHook']
+
+
+@HOOKS.register_module()
+class AttentionRecordHook(Hook):
+    """Copy the config's ``--attention`` record into every checkpoint's ``meta``.
+
+    ``tools/train.py --attention SPEC ...`` (and a sweep's derived config) records the specs
+    in the config (``mmattn_attention``); with this hook each checkpoint carries them, so
+    ``tools/test.py``, ``visualize_attention.py`` and ``benchmark.py model --checkpoint``
+    rebuild the model it was trained with from the base config alone. mmattn's
+    ``tools/train.py`` adds it; in a config of your own:
+    ``custom_hooks = [dict(type='AttentionRecordHook')]``.
+    """
+
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        record = record_of(runner.cfg)
+        if record is not None:
+            checkpoint.setdefault('meta', {})[RECORD_KEY] = record
 
 
 @HOOKS.register_module()

@@ -11,9 +11,9 @@ import tempfile
 import textwrap
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Union
 
-from mmattn.config import (LINE_LENGTH, ModuleSpec, Placed, Stages, check_builds, derive_model,
-                           describe_placed, parse_module_spec, placement_of, render_model,
-                           to_python)
+from mmattn.config import (LINE_LENGTH, RECORD_KEY, ModuleSpec, Placed, Stages, attention_record,
+                           check_builds, derive_model, describe_placed, parse_module_spec,
+                           placement_of, render_model, to_python)
 from mmattn.files import config_file
 
 
@@ -95,11 +95,14 @@ def _load_through_stub(base_ref: str, folder: str):
         os.remove(stub)
 
 
-def _render_derived(base_ref: str, comment: str, imports: str, override: dict) -> str:
+def _render_derived(base_ref: str, comment: str, imports: str, override: dict,
+                    record: Optional[dict] = None) -> str:
     wrapped = textwrap.wrap(comment, width=LINE_LENGTH - 2)
     head = ''.join(f'# {line}\n' for line in wrapped)
     body = f'\n{render_model(override)}' if override else ''
-    return f'{head}_base_ = {base_ref!r}\n\n{imports}\n{body}'
+    # The spec, as --attention took it: tools/train.py's checkpoints carry it in their meta.
+    tail = f'\n{RECORD_KEY} = {to_python(record)}\n' if record else ''
+    return f'{head}_base_ = {base_ref!r}\n\n{imports}\n{body}{tail}'
 
 
 def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], out_dir: str,
@@ -166,8 +169,9 @@ def derive_configs(base_config: str, specs: Iterable[Union[str, ModuleSpec]], ou
         if name in seen:
             raise ValueError(f'sweep: {name} is asked for twice')
         seen.add(name)
+        record = attention_record([spec], identity_init) if spec is not None else None
         text = _render_derived(base_ref, f'{comment} Written by tools/sweep.py.',
-                               imports_line, derivation.override)
+                               imports_line, derivation.override, record)
         entries.append((SweepEntry(name, osp.join(out_dir, name + '.py'),
                                    placed and placed.type, placed and placed.position,
                                    placed and placed.stages), text, derivation))

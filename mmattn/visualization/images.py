@@ -20,7 +20,9 @@ import numpy as np
 import torch.nn as nn
 from mmengine.config import Config
 
+from mmattn.config import compose_config, record_of
 from mmattn.files import config_file, existing_file
+from mmattn.models.utils import check_checkpoint_fits, read_checkpoint
 from .collector import AttentionMapCollector, CapturedMap
 from .figure import (ImageGeometry, build_panels, image_panel, module_names, panel_summary,
                      render_figure)
@@ -32,15 +34,23 @@ _TOOL = 'visualize_attention'
 
 
 def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> Tuple[nn.Module, str]:
+               cfg_options: Optional[dict] = None, attention: Optional[Sequence[str]] = None,
+               identity_init: bool = False, tool: str = _TOOL) -> Tuple[nn.Module, str]:
     """The model of an mmdet or mmseg config (its ``default_scope`` decides), in eval mode,
-    with the checkpoint's weights (None: the config's initialisation), and the task."""
-    from mmattn.compat import apply_compat
+    with the checkpoint's weights (None: the config's initialisation), and the task.
+
+    The config is composed as every mmattn tool composes it
+    (:func:`mmattn.config.compose_config`): ``attention`` (``--attention``), or the
+    attention the checkpoint's meta records when the config has none, then
+    ``cfg_options``. A checkpoint whose weights do not fit the model's attention modules is
+    refused (:func:`mmattn.models.utils.check_checkpoint_fits`).
+    """
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    # Checkpoints of mmengine need the weights_only shim on torch >= 2.6.
-    apply_compat()
+    state = meta = None
+    if checkpoint is not None:
+        state, meta = read_checkpoint(checkpoint)  # with mmattn's checkpoint allow-list
+    compose_config(cfg, attention, identity_init, None if attention else meta, cfg_options,
+                   tool)
     task = 'mmseg' if cfg.get('default_scope') == 'mmseg' else 'mmdet'
     if task == 'mmseg':
         from mmseg.apis import init_model as init_segmentor
@@ -48,6 +58,10 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
     else:
         from mmdet.apis import init_detector
         model = init_detector(cfg, checkpoint, device=device)
+    if checkpoint is not None:
+        record = record_of(meta)
+        check_checkpoint_fits(model, state, tool, osp.basename(checkpoint),
+                              ' '.join(record['specs']) if record else '')
     if checkpoint is None:
         # The APIs fall back to COCO or Cityscapes classes; the config's own are right.
         from mmengine.registry import DATASETS
@@ -149,7 +163,9 @@ def visualize_images(config,
                      device: str = 'cpu',
                      score_thr: float = 0.3,
                      index: str = 'md',
-                     cfg_options: Optional[dict] = None) -> List[Dict]:
+                     cfg_options: Optional[dict] = None,
+                     attention: Optional[Sequence[str]] = None,
+                     identity_init: bool = False) -> List[Dict]:
     """Run the model of ``config`` on ``images`` and write, per image, a figure of its
     attention maps and predictions (``<stem>.png``), the numbers behind it
     (``<stem>.npz``, see :func:`build_panels`), what each panel shows (``<stem>.json``),
@@ -166,7 +182,11 @@ def visualize_images(config,
         device (str): ``'cpu'`` or ``'cuda'``.
         score_thr (float): Detections below this score are not drawn.
         index (str): ``'md'`` or ``'html'``.
-        cfg_options (dict, optional): Config overrides.
+        cfg_options (dict, optional): Config overrides (applied after ``attention``).
+        attention (Sequence[str], optional): ``--attention`` module specs, as
+            ``tools/train.py`` takes them; without them, a checkpoint written by
+            ``tools/train.py --attention`` brings its own back.
+        identity_init (bool): ``--identity-init``.
 
     Returns:
         list[dict]: Per image: ``image``, ``figure``, ``numbers``, ``panels`` (paths),
@@ -185,7 +205,7 @@ def visualize_images(config,
         existing_file(_TOOL, 'CHECKPOINT', checkpoint)
     for image in images:
         existing_file(_TOOL, 'IMAGE', image)
-    model, task = init_model(config, checkpoint, device, cfg_options)
+    model, task = init_model(config, checkpoint, device, cfg_options, attention, identity_init)
     pipeline = _detection_pipeline(model) if task == 'mmdet' else None
     if task == 'mmseg' and (model.cfg.model.get('test_cfg') or {}).get('mode') == 'slide':
         from mmengine.logging import print_log
@@ -203,7 +223,9 @@ def visualize_images(config,
         if not collector.modules:
             raise ValueError('visualize_attention: the model has no mmattn module with maps'
                              + (f' matching modules={list(modules)}' if modules else '')
-                             + (f' in stages={list(stages)}' if stages else ''))
+                             + (f' in stages={list(stages)}' if stages else '')
+                             + ('' if modules or stages else
+                                '; put modules in with --attention, as tools/train.py does'))
         for path, stem in zip(images, _unique_stems(images)):
             start = time.perf_counter()
             collector.clear()

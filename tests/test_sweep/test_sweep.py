@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from mmengine.config import Config
 
-from mmattn.config import build_parts, derive_model, paper_placements, parse_module_spec
+from mmattn.config import RECORD_KEY, build_parts, derive_model, paper_placements, parse_module_spec
 from mmattn.models import STAGE_4, STAGES_2_TO_4
 from mmattn.sweep import derive_configs, derived_name
 from mmattn.sweep.cli import main as sweep_main
@@ -79,11 +79,13 @@ def test_derived_names_follow_the_mmdet_rule():
 # ----------------------------------------------------------------------------- configs
 
 def _without_plugins(cfg):
-    """The config but for what a derivation changes: backbone type and plugins, imports."""
+    """The config but for what a derivation changes: backbone type and plugins, imports,
+    and the record of the spec (which tools/train.py's checkpoints carry)."""
     d = cfg.to_dict()
     d['model']['backbone'].pop('plugins', None)
     d['model']['backbone'].pop('type', None)
     d.pop('custom_imports', None)
+    d.pop(RECORD_KEY, None)
     return d
 
 
@@ -108,6 +110,9 @@ def test_derived_configs_differ_from_the_base_only_in_backbone_type_and_plugins(
         assert _without_plugins(cfg) == _without_plugins(base)
         assert cfg.custom_imports == dict(imports=['mmattn'], allow_failed_imports=False)
     assert derived[0].model.backbone == base.model.backbone  # the baseline is the base
+    assert RECORD_KEY not in derived[0]
+    assert derived[1][RECORD_KEY] == dict(specs=['CBAM'], identity_init=False)
+    assert derived[2][RECORD_KEY] == dict(specs=['SE:after_conv2:0011'], identity_init=False)
     assert derived[1].model.backbone.type == 'PluginResNet'
     assert derived[1].model.backbone.plugins == [dict(
         cfg=dict(type='CBAM'), stages=STAGES_2_TO_4, position='after_conv3')]

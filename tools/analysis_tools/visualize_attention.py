@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/visualize_attention.py CONFIG CHECKPOINT IMAGE [IMAGE ...]
         [--out-dir DIR] [--modules PATTERN ...] [--stages N ...] [--query X,Y ...]
-        [--score-thr 0.3] [--index {md,html}] [--device cpu] [--cfg-options KEY=VALUE ...]
+        [--score-thr 0.3] [--index {md,html}] [--device cpu] [--attention SPEC ...]
+        [--identity-init] [--cfg-options KEY=VALUE ...]
 
 The model runs on each image through the config's test pipeline (mmdet's or mmseg's
 inference API); hooks read the maps of every mmattn module (named by their place in the
@@ -18,6 +19,7 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 from mmattn.files import exit_on_missing_file
+from mmattn.models.utils import CheckpointMismatchError
 from mmattn.visualization import visualize_images
 
 
@@ -51,19 +53,27 @@ def parse_args(argv=None):
     parser.add_argument('--index', choices=('md', 'html'), default='md',
                         help='format of the index of the figures (default: md)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:i] (default: cpu)')
+    parser.add_argument('--attention', nargs='+', metavar='SPEC',
+                        help='put attention modules into the config\'s model, as tools/train.py '
+                        '--attention does (a checkpoint trained with --attention brings its '
+                        'own back when the config has none)')
+    parser.add_argument('--identity-init', action='store_true',
+                        help='--attention\'s modules start as the identity')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.test_cfg.score_thr=0.05')
+                        help='override config settings (after --attention), e.g. '
+                        'model.test_cfg.score_thr=0.05')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
-    with exit_on_missing_file():
+    with exit_on_missing_file(CheckpointMismatchError):
         results = visualize_images(
             args.config, checkpoint, args.images, args.out_dir, modules=args.modules,
             stages=args.stages, points=args.query, device=args.device,
-            score_thr=args.score_thr, index=args.index, cfg_options=args.cfg_options)
+            score_thr=args.score_thr, index=args.index, cfg_options=args.cfg_options,
+            attention=args.attention, identity_init=args.identity_init)
     for r in results:
         print_log(f"{r['figure']}: {len(r['modules'])} modules, {r['seconds']:.2f} s "
                   f"({r['inference_seconds']:.2f} s inference)", logger='current')
