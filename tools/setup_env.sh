@@ -191,10 +191,10 @@ install_pinned mmsegmentation "$MMSEG_VERSION" "mmsegmentation==$MMSEG_VERSION" 
 
 step 7 "mmattn (editable) with its test dependencies"
 # Reinstalled only when its requirements may have changed (setup.cfg, setup.py)
-# or when the venv's mmattn is not this checkout's. timm needs torchvision: only where
-# the stack has it (the pinned one).
+# or when the venv's mmattn is not this checkout's. timm and mmpretrain need torchvision:
+# only where the stack has it (the pinned one).
 extras=seg,tests
-if "$PY" -c 'import torchvision' 2>/dev/null; then extras=$extras,timm; fi
+if "$PY" -c 'import torchvision' 2>/dev/null; then extras=$extras,timm,cls; fi
 stamp="$VENV/.mmattn-install-hash"
 want=$( (cat "$ROOT/setup.cfg" "$ROOT/setup.py"; echo "$extras") | sha256sum | cut -d' ' -f1)
 here=$("$PY" -I - <<'PYEOF'
